@@ -46,6 +46,7 @@ bool ParseU64(const char* s, uint64_t* out) {
 int main(int argc, char** argv) {
   uint64_t seeds = 100, start = 1, ticks = 2000;
   bool verbose = false;
+  tessera::raft::sim::Sabotage sabotage = tessera::raft::sim::Sabotage::kNone;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -54,6 +55,17 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--verbose") {
       verbose = true;
+    } else if (a == "--sabotage" && v != nullptr) {
+      std::string m = v;
+      if (m == "local-reads") {
+        sabotage = tessera::raft::sim::Sabotage::kLocalReads;
+      } else if (m == "lost-fsync") {
+        sabotage = tessera::raft::sim::Sabotage::kLostFsync;
+      } else {
+        std::fprintf(stderr, "tessera-raft-sim: --sabotage takes local-reads or lost-fsync\n");
+        return 2;
+      }
+      ++i;
     } else if ((a == "--seeds" || a == "--start-seed" || a == "--ticks") && v != nullptr) {
       uint64_t* target = a == "--seeds" ? &seeds : a == "--start-seed" ? &start : &ticks;
       if (!ParseU64(v, target)) {
@@ -77,7 +89,7 @@ int main(int argc, char** argv) {
   tessera::raft::sim::SimStats total;
   int max_heal = 0;
   for (uint64_t s = start; s < start + seeds; ++s) {
-    auto r = tessera::raft::sim::RunSimulation({s, static_cast<int>(ticks), verbose});
+    auto r = tessera::raft::sim::RunSimulation({s, static_cast<int>(ticks), verbose, sabotage});
     if (!r.violation.empty()) {
       ++violations;
       std::printf("seed %lu: VIOLATION: %s\n", s, r.violation.c_str());

@@ -22,7 +22,7 @@ namespace {
 constexpr int kElectionTick = 10;
 constexpr int kHealTicks = 400;         // the quiet tail of every run
 constexpr int kLeaderBoundTicks = 250;  // a leader must be elected this soon after heal
-constexpr int kNumKeys = 4;
+constexpr int kNumKeys = 2;
 constexpr size_t kMaxPendingReads = 8;
 
 uint64_t Mix(uint64_t a, uint64_t b) {
@@ -103,6 +103,9 @@ struct Node {
   ConfState conf;  // as of `applied`
   std::map<std::string, PendingRead> reads;
   uint64_t last_snapshot_applied = 0;
+  // Sabotage kLostFsync: an older copy of the disk that a restart comes back with.
+  std::unique_ptr<MemoryStorage> old_disk;
+  std::vector<ShadowEntry> old_shadow;
 };
 
 struct InFlight {
@@ -167,7 +170,7 @@ class Simulation {
   SimStats stats_;
 
   // Per-seed knobs.
-  double drop_ = 0, dup_ = 0;
+  double drop_ = 0, dup_ = 0, straggle_ = 0;
   int max_delay_ = 0;
   double crash_rate_ = 0, partition_rate_ = 0, membership_rate_ = 0;
   bool lease_ = false, pre_vote_ = true;
@@ -215,9 +218,10 @@ void Simulation::Bootstrap() {
   size_t spares = 3;
   drop_ = Chance(0.3) ? 0 : 0.01 * static_cast<double>(Rand(15));
   dup_ = 0.01 * static_cast<double>(Rand(8));
+  straggle_ = 0.005 * static_cast<double>(Rand(5));
   max_delay_ = static_cast<int>(Rand(5));
   crash_rate_ = 0.001 * static_cast<double>(1 + Rand(6));
-  partition_rate_ = 0.001 * static_cast<double>(1 + Rand(8));
+  partition_rate_ = 0.002 * static_cast<double>(1 + Rand(10));
   membership_rate_ = 0.001 * static_cast<double>(Rand(12));
   lease_ = Chance(0.5);
   pre_vote_ = Chance(0.7);
@@ -299,7 +303,10 @@ void Simulation::Send(const Message& m) {
     return;
   }
   for (int i = 0; i < copies; ++i) {
-    network_.push_back(InFlight{now_ + static_cast<int>(Rand(max_delay_ + 1)), seq_++, m});
+    int delay = static_cast<int>(Rand(max_delay_ + 1));
+    // A few stragglers arrive long after newer messages: stale terms, stale appends.
+    if (Chance(straggle_)) delay += 10 + static_cast<int>(Rand(40));
+    network_.push_back(InFlight{now_ + delay, seq_++, m});
   }
 }
 
@@ -546,24 +553,30 @@ Node* Simulation::PickLeader() {
 }
 
 void Simulation::ClientOps() {
-  Node* l = PickLeader();
-  if (l == nullptr) return;
-  std::string key = absl::StrCat("k", Rand(kNumKeys));
-  if (Chance(0.5)) {
-    std::string value = absl::StrCat("v", next_value_++);
-    if (l->raft->Propose(absl::StrCat("w|", key, "|", value)).ok()) {
-      writes_[value] = WriteRecord{l->id, l->incarnation, key};
-    }
-  } else if (l->reads.size() < kMaxPendingReads) {
-    std::string ctx = absl::StrCat("r", next_read_++);
-    PendingRead r;
-    r.key = key;
-    r.lower_bound = std::max(max_acked_index_[key], max_read_index_[key]);
-    r.invoked_tick = now_;
-    bool lease = l->raft->LeaseValid();
-    if (l->raft->ReadIndex(ctx).ok()) {
-      if (lease) stats_.lease_reads++;
-      l->reads.emplace(ctx, r);
+  // Every node that believes it leads gets traffic: stale leaders are where reads go wrong.
+  for (Node* l : LiveNodes()) {
+    if (l->raft->raft().role() != Role::kLeader || !Chance(0.6)) continue;
+    std::string key = absl::StrCat("k", Rand(kNumKeys));
+    if (Chance(0.5)) {
+      std::string value = absl::StrCat("v", next_value_++);
+      if (l->raft->Propose(absl::StrCat("w|", key, "|", value)).ok()) {
+        writes_[value] = WriteRecord{l->id, l->incarnation, key};
+      }
+    } else if (l->reads.size() < kMaxPendingReads) {
+      std::string ctx = absl::StrCat("r", next_read_++);
+      PendingRead r;
+      r.key = key;
+      r.lower_bound = std::max(max_acked_index_[key], max_read_index_[key]);
+      r.invoked_tick = now_;
+      bool lease = l->raft->LeaseValid();
+      if (opts_.sabotage == Sabotage::kLocalReads) {
+        r.read_index = 0;  // answered from local state at once
+        l->reads.emplace(ctx, r);
+        ServeReads(*l);
+      } else if (l->raft->ReadIndex(ctx).ok()) {
+        if (lease) stats_.lease_reads++;
+        l->reads.emplace(ctx, r);
+      }
     }
   }
 }
@@ -621,7 +634,15 @@ void Simulation::InjectFaults() {
       n.alive = false;
       n.raft.reset();
     }
+    if (opts_.sabotage == Sabotage::kLostFsync && n.alive && now_ % 40 == 0) {
+      n.old_disk = std::make_unique<MemoryStorage>(*n.disk);
+      n.old_shadow = n.shadow;
+    }
     if (!n.alive && !n.removed && n.started && n.restart_at >= 0 && now_ >= n.restart_at) {
+      if (opts_.sabotage == Sabotage::kLostFsync && n.old_disk) {
+        n.disk = std::move(n.old_disk);
+        n.shadow = std::move(n.old_shadow);
+      }
       Trace(absl::StrCat("restart node ", id));
       StartNode(n);
     }
@@ -635,7 +656,15 @@ void Simulation::InjectFaults() {
     blocked_.clear();
     std::vector<NodeId> ids;
     for (auto& [id, n] : nodes_) ids.push_back(id);
-    switch (Rand(4)) {
+    switch (Rand(5)) {
+      case 3: {  // cut the leader's link to one follower only: that follower campaigns
+        Node* l = PickLeader();
+        if (l == nullptr) break;
+        NodeId f = ids[Rand(ids.size())];
+        if (f != l->id) blocked_.insert({l->id, f});
+        Trace(absl::StrCat("partition: cut ", l->id, " -> ", f));
+        break;
+      }
       case 0: {  // isolate one node (often the leader)
         Node* l = PickLeader();
         NodeId victim = l && Chance(0.6) ? l->id : ids[Rand(ids.size())];
@@ -680,6 +709,7 @@ void Simulation::Heal() {
   blocked_.clear();
   drop_ = 0;
   dup_ = 0;
+  straggle_ = 0;
   for (auto& [id, n] : nodes_) {
     if (!n.alive && !n.removed && n.started) StartNode(n);
   }

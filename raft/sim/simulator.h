@@ -9,10 +9,18 @@
 
 namespace tessera::raft::sim {
 
+// Deliberate bugs in the simulated application, to show the checkers catch them.
+enum class Sabotage {
+  kNone,
+  kLocalReads,  // serve reads from the node's own state, without ReadIndex
+  kLostFsync,   // a restarted node comes back with an older disk (acknowledged writes lost)
+};
+
 struct SimOptions {
   uint64_t seed = 1;
   int ticks = 2000;
   bool verbose = false;  // trace every fault and role change to stderr
+  Sabotage sabotage = Sabotage::kNone;
 };
 
 struct SimStats {
