@@ -4,6 +4,38 @@
 #include "raft/errors.h"
 
 namespace tessera::raft {
+namespace {
+
+// Shape checks for a message that came off the network: anything a correct peer never
+// sends is refused here, before it can reach the log.
+absl::Status ValidatePeerMessage(const Message& m) {
+  auto bad = [](std::string_view why) { return RaftError(RaftErrc::kInvalidArgument, why); };
+  if (static_cast<int>(m.type) >= kNumMessageTypes) return bad("unknown message type");
+  if (m.type != MessageType::kProp && m.term == 0) return bad("peer message without a term");
+  uint64_t prev_term = m.log_term;
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    const Entry& e = m.entries[i];
+    if (static_cast<uint8_t>(e.type) > static_cast<uint8_t>(EntryType::kConfChange)) {
+      return bad("unknown entry type");
+    }
+    if (m.type != MessageType::kApp) continue;
+    if (e.index != m.index + 1 + i) return bad("append entries are not contiguous");
+    if (e.term < prev_term || e.term > m.term) return bad("append entry terms out of order");
+    prev_term = e.term;
+  }
+  if (m.type == MessageType::kApp && m.log_term > m.term) return bad("append log term above term");
+  if (m.type != MessageType::kApp && m.type != MessageType::kProp && !m.entries.empty()) {
+    return bad("entries on a message type that carries none");
+  }
+  if (m.type == MessageType::kSnap) {
+    const SnapshotMetadata& md = m.snapshot.metadata;
+    if (md.index == 0 || md.term == 0 || md.term > m.term) return bad("invalid snapshot metadata");
+    if (md.conf_state.voters.empty()) return bad("snapshot without voters");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 RawNode::RawNode(const Config& config) : raft_(config) {
   prev_soft_ = raft_.soft_state();
@@ -46,6 +78,10 @@ absl::Status RawNode::Step(Message m) {
     return RaftError(RaftErrc::kInvalidArgument, "local message type from the network");
   }
   if (m.from == kNoNode) return RaftError(RaftErrc::kInvalidArgument, "message without sender");
+  if (m.to != kNoNode && m.to != raft_.id()) {
+    return RaftError(RaftErrc::kInvalidArgument, "message addressed to another node");
+  }
+  if (absl::Status s = ValidatePeerMessage(m); !s.ok()) return s;
   if (IsResponseMessage(m.type) && raft_.tracker().Find(m.from) == nullptr) {
     return RaftError(RaftErrc::kUnknownServer, "response from a node not in the configuration");
   }
