@@ -306,6 +306,8 @@ void Raft::BecomeLeader() {
   role_ = Role::kLeader;
   // Followers start in probe; the leader itself is in replicate.
   prs_.Find(id_)->BecomeReplicate();
+  // The leader is always active for its own CheckQuorum.
+  prs_.Find(id_)->recent_active = true;
   // Conservatively treat everything not yet applied as a possible pending conf change.
   pending_conf_index_ = log_.LastIndex();
   std::vector<Entry> noop(1);
@@ -754,7 +756,7 @@ absl::Status Raft::StepFollower(Message& m) {
       return absl::OkStatus();
     case MessageType::kTimeoutNow:
       // Leadership transfer: campaign now, past the voters' leases.
-      if (Promotable()) Campaign(CampaignType::kTransfer);
+      Hup(CampaignType::kTransfer);
       return absl::OkStatus();
     default:
       return absl::OkStatus();
