@@ -18,13 +18,13 @@ void Usage(FILE* out) {
       "Runs N seeded simulations (seeds S..S+N-1) of a Raft group of 3 or 5 voters plus\n"
       "learners under message loss, duplication, delay, partitions, crashes that lose\n"
       "unpersisted writes, membership changes and leadership transfers, for T ticks each\n"
-      "(the last 400 ticks without faults). After every step it checks election safety,\n"
+      "(the last 600 ticks without faults). After every step it checks election safety,\n"
       "log matching, leader completeness, state-machine safety, that no committed entry\n"
       "is lost, that reads are linearizable, and that a leader is elected after healing.\n"
       "\n"
       "  --seeds N       number of seeds (default 100)\n"
       "  --start-seed S  first seed (default 1)\n"
-      "  --ticks T       ticks per seed (default 2000, at least 500)\n"
+      "  --ticks T       ticks per seed (default 2000, at least 1000)\n"
       "  --verbose       trace faults and elections to stderr (use with one seed)\n"
       "\n"
       "Prints each failing seed and ends with \"<N> seeds, <V> violations\"; exits 1 if\n"
@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (ticks < 500 || ticks > 10'000'000) {
-    std::fprintf(stderr, "tessera-raft-sim: --ticks must be in [500, 10000000]\n");
+  if (ticks < 1000 || ticks > 10'000'000) {
+    std::fprintf(stderr, "tessera-raft-sim: --ticks must be in [1000, 10000000]\n");
     return 2;
   }
   auto t0 = std::chrono::steady_clock::now();
