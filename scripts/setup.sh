@@ -18,6 +18,25 @@ PACKAGES=(
   libbenchmark-dev
   libabsl-dev
   git
+  pkg-config
+  # shard, gateway and tools
+  librocksdb-dev
+  libgrpc++-dev
+  protobuf-compiler-grpc
+  libprotobuf-dev
+  protobuf-compiler
+  libuv1-dev
+  libhiredis-dev
+  libsodium-dev
+  libspdlog-dev
+  libfmt-dev
+  libcli11-dev
+  libtomlplusplus-dev
+  nlohmann-json3-dev
+  libcivetweb-dev
+  # real Redis peers for integration tests and side-by-side benchmarks
+  redis-tools
+  redis-server
 )
 
 case "${1:-}" in
