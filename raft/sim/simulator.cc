@@ -94,8 +94,9 @@ struct PendingRead {
 struct Node {
   NodeId id = 0;
   bool alive = false;
-  bool removed = false;  // removed from the group: stopped for good
-  bool started = false;  // ever provisioned (initial member or added)
+  bool removed = false;        // removed from the group: stopped for good
+  uint64_t removal_index = 0;  // index of the applied conf change that removed it
+  bool started = false;        // ever provisioned (initial member or added)
   uint64_t incarnation = 0;
   int restart_at = -1;
   std::unique_ptr<MemoryStorage> disk;  // what survives a crash
@@ -159,6 +160,8 @@ class Simulation {
   void MaybeCompact(Node& n);
   void OnBecameLeader(Node& n, uint64_t term);
   void InjectFaults();
+  void RetireRemovedNodes();
+  void KillMinority();
   void ClientOps();
   void MembershipOps();
   void Heal();
@@ -181,6 +184,7 @@ class Simulation {
   uint64_t max_msg_size_ = 0;
   bool healed_ = false;
   int heal_at_ = 0;
+  bool kill_minority_pending_ = false;
   NodeId settled_leader_ = kNoNode;
   uint64_t settled_term_ = 0;
 
@@ -439,12 +443,9 @@ void Simulation::ApplyEntry(Node& n, const Entry& e) {
     }
     n.conf = n.raft->ApplyConfChange(cc);
     stats_.conf_changes_applied++;
-    if (cc.type == ConfChangeType::kRemoveNode) {
-      Node& gone = nodes_[cc.node_id];
-      if (!gone.removed) {
-        Trace(absl::StrCat("node ", cc.node_id, " removed at index ", e.index));
-        gone.removed = true;
-      }
+    if (cc.type == ConfChangeType::kRemoveNode && nodes_[cc.node_id].removal_index == 0) {
+      Trace(absl::StrCat("node ", cc.node_id, " removed at index ", e.index));
+      nodes_[cc.node_id].removal_index = e.index;
     }
     return;
   }
@@ -639,12 +640,26 @@ void Simulation::MembershipOps() {
   }
 }
 
+void Simulation::RetireRemovedNodes() {
+  // Like an operator, stop a removed node only once every other member has applied its
+  // removal; earlier, a member still counting it as a voter may need its vote.
+  for (auto& [id, n] : nodes_) {
+    if (n.removal_index == 0 || n.removed) continue;
+    bool everyone_applied = true;
+    for (auto& [oid, o] : nodes_) {
+      if (oid != id && o.started && !o.removed && o.applied < n.removal_index)
+        everyone_applied = false;
+    }
+    if (!everyone_applied) continue;
+    Trace(absl::StrCat("retire removed node ", id));
+    n.removed = true;
+    n.alive = false;
+    n.raft.reset();
+  }
+}
+
 void Simulation::InjectFaults() {
   for (auto& [id, n] : nodes_) {
-    if (n.removed && n.alive) {
-      n.alive = false;
-      n.raft.reset();
-    }
     if (opts_.sabotage == Sabotage::kLostFsync && n.alive && now_ % 40 == 0) {
       n.old_disk = std::make_unique<MemoryStorage>(*n.disk);
       n.old_shadow = n.shadow;
@@ -724,27 +739,29 @@ void Simulation::Heal() {
   for (auto& [id, n] : nodes_) {
     if (!n.alive && !n.removed && n.started) StartNode(n);
   }
-  if (Chance(0.5)) {
-    // Heal with a minority of voters still down: a bare majority must elect a leader and
-    // keep it. The configuration is the most advanced one any node has applied.
-    const Node* newest = nullptr;
-    for (auto& [id, n] : nodes_) {
-      if (n.alive && (newest == nullptr || n.applied > newest->applied)) newest = &n;
-    }
-    if (newest != nullptr) {
-      std::vector<NodeId> voters = newest->conf.voters;
-      size_t down = (voters.size() - 1) / 2;
-      for (size_t i = 0; i < down && !voters.empty(); ++i) {
-        size_t pick = Rand(voters.size());
-        Node& n = nodes_[voters[pick]];
-        voters.erase(voters.begin() + static_cast<std::ptrdiff_t>(pick));
-        if (n.alive) Crash(n, /*mid_write=*/false);
-        n.restart_at = -1;  // stays down
-        Trace(absl::StrCat("heal keeps node ", n.id, " down"));
-      }
+  kill_minority_pending_ = Chance(0.5);
+  Trace("heal");
+}
+
+void Simulation::KillMinority() {
+  const Node* l = nullptr;
+  for (Node* n : LiveNodes()) {
+    if (n->raft->raft().role() == Role::kLeader &&
+        (l == nullptr || n->raft->raft().term() > l->raft->raft().term())) {
+      l = n;
     }
   }
-  Trace("heal");
+  std::vector<NodeId> voters = l->raft->raft().tracker().conf_state().voters;
+  for (size_t down = (voters.size() - 1) / 2; down > 0; --down) {
+    size_t pick = Rand(voters.size());
+    Node& n = nodes_[voters[pick]];
+    voters.erase(voters.begin() + static_cast<std::ptrdiff_t>(pick));
+    if (n.alive) Crash(n, /*mid_write=*/false);
+    n.restart_at = -1;  // stays down
+    Trace(absl::StrCat("keep node ", n.id, " down"));
+  }
+  heal_at_ = now_;
+  stats_.heal_ticks_to_leader = -1;
 }
 
 void Simulation::CheckLiveness() {
@@ -759,6 +776,13 @@ void Simulation::CheckLiveness() {
         term = n->raft->raft().term();
         lead = n->id;
       }
+    }
+    if (settled_leader_ == kNoNode && kill_minority_pending_ && lead != kNoNode) {
+      // Second phase: with a minority of the settled leader's voters down, the rest must
+      // elect (if needed) and settle again.
+      kill_minority_pending_ = false;
+      KillMinority();
+      return;
     }
     if (settled_leader_ == kNoNode) {
       settled_leader_ = lead;
@@ -806,6 +830,7 @@ SimResult Simulation::Run() {
         if (violation_.empty()) ProcessReady(n);
       }
     }
+    RetireRemovedNodes();
     if (healed_) CheckLiveness();
   }
   if (violation_.empty() && healed_ && stats_.heal_ticks_to_leader < 0) {
