@@ -70,6 +70,11 @@ Raft::Raft(const Config& c)
   prs_.ApplyConfState(init->conf_state, log_.LastIndex() + 1, id_);
   is_learner_ = init->conf_state.IsLearner(id_);
   if (!init->hard_state.IsEmpty()) LoadState(init->hard_state);
+  // A node is never in a term below its own last log entry; storage that says otherwise
+  // was written wrongly, and continuing could send term-0 replies.
+  if (term_ < log_.LastTerm()) {
+    Fatal(absl::StrCat("hard state term ", term_, " is below the last log term ", log_.LastTerm()));
+  }
   if (c.applied > 0) log_.AppliedTo(c.applied);
   BecomeFollower(term_, kNoNode);
 }

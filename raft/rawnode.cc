@@ -11,7 +11,16 @@ namespace {
 absl::Status ValidatePeerMessage(const Message& m) {
   auto bad = [](std::string_view why) { return RaftError(RaftErrc::kInvalidArgument, why); };
   if (static_cast<int>(m.type) >= kNumMessageTypes) return bad("unknown message type");
+  // Proposals travel without a term; everything else carries one.
+  if (m.type == MessageType::kProp && m.term != 0) return bad("proposal with a term");
   if (m.type != MessageType::kProp && m.term == 0) return bad("peer message without a term");
+  // No real term or index comes near 2^62; values beyond would overflow term+1 or index+1.
+  constexpr uint64_t kMaxSane = uint64_t{1} << 62;
+  const SnapshotMetadata& smd = m.snapshot.metadata;
+  for (uint64_t v : {m.term, m.log_term, m.index, m.commit, m.reject_hint, smd.index, smd.term}) {
+    if (v >= kMaxSane) return bad("term or index out of range");
+  }
+  if (m.index + m.entries.size() >= kMaxSane) return bad("entry index out of range");
   uint64_t prev_term = m.log_term;
   for (size_t i = 0; i < m.entries.size(); ++i) {
     const Entry& e = m.entries[i];
