@@ -1,0 +1,592 @@
+// The driver loop: tick, step, propose, one synced group-commit batch for every group's Ready,
+// send, apply (second batch), complete waiters, Advance. Only the driver thread touches a
+// RawNode, a GroupLog or a Group's waiters.
+#include "shard/driver/driver.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <random>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "raft/errors.h"
+#include "shard/driver/bootstrap.h"
+#include "shard/membership/node_id.h"
+#include "shard/membership/peers_record.h"
+#include "shard/storage/keys.h"
+#include "spdlog/spdlog.h"
+
+namespace tessera::shard {
+namespace {
+
+constexpr absl::string_view kNotLeaderPayloadUrl = "tessera.shard/not_leader";
+constexpr std::chrono::milliseconds kSweepInterval{10};
+
+// GroupLog as the core's Storage, with the ConfState taken from the durable meta:conf_state
+// (the authority after conf-change applies) instead of the snapshot record's.
+class ConfOverlayStorage final : public raft::Storage {
+ public:
+  ConfOverlayStorage(const GroupLog* log, std::optional<raft::ConfState> conf_state)
+      : log_(log), conf_state_(std::move(conf_state)) {}
+
+  absl::StatusOr<raft::InitialState> GetInitialState() const override {
+    absl::StatusOr<raft::InitialState> state = log_->GetInitialState();
+    if (state.ok() && conf_state_.has_value()) state->conf_state = *conf_state_;
+    return state;
+  }
+  absl::StatusOr<std::vector<raft::Entry>> Entries(uint64_t lo, uint64_t hi,
+                                                   uint64_t max_size) const override {
+    return log_->Entries(lo, hi, max_size);
+  }
+  absl::StatusOr<uint64_t> Term(uint64_t i) const override { return log_->Term(i); }
+  uint64_t FirstIndex() const override { return log_->FirstIndex(); }
+  uint64_t LastIndex() const override { return log_->LastIndex(); }
+  absl::StatusOr<raft::Snapshot> GetSnapshot() const override { return log_->GetSnapshot(); }
+
+ private:
+  const GroupLog* log_;
+  std::optional<raft::ConfState> conf_state_;
+};
+
+// A broken invariant of the durable state: continuing could diverge replicas.
+[[noreturn]] void Fatal(const std::string& what) {
+  spdlog::critical("driver: {}", what);
+  spdlog::default_logger()->flush();
+  std::abort();
+}
+
+uint64_t RandomU64() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+struct Driver::Group {
+  GroupId gid = 0;
+  std::unique_ptr<GroupLog> log;
+  std::unique_ptr<ConfOverlayStorage> storage;
+  std::unique_ptr<raft::RawNode> node;
+  PeersRecord peers;  // the durable peers record, rewritten at every conf-change apply
+  absl::flat_hash_map<uint64_t, Waiter> proposals;                // request id -> waiter
+  absl::flat_hash_map<std::string, Waiter> reads_awaiting_index;  // read ctx -> waiter
+  std::vector<std::pair<uint64_t, Waiter>> reads_awaiting_apply;  // read index, waiter
+};
+
+absl::Status NotLeaderError(GroupId gid, raft::NodeId leader) {
+  absl::Status s =
+      raft::RaftError(raft::RaftErrc::kNotLeader,
+                      absl::StrCat("group ", gid, " leader ",
+                                   leader == raft::kNoNode ? std::string("unknown")
+                                                           : absl::StrCat(absl::Hex(leader))));
+  s.SetPayload(kNotLeaderPayloadUrl, absl::Cord(EncodeU64BE(leader)));
+  return s;
+}
+
+bool IsNotLeader(const absl::Status& status) {
+  return raft::RaftErrcOf(status) == raft::RaftErrc::kNotLeader;
+}
+
+raft::NodeId NotLeaderHint(const absl::Status& status) {
+  auto payload = status.GetPayload(kNotLeaderPayloadUrl);
+  if (!payload.has_value()) return raft::kNoNode;
+  const std::string bytes(*payload);
+  return bytes.size() == 8 ? DecodeU64BE(bytes) : raft::kNoNode;
+}
+
+DriverOptions DriverOptionsFromMembership(const MembershipConfig& config) {
+  DriverOptions options;
+  options.node_id = config.node_id;
+  options.groups = config.groups;
+  options.bootstrap_lists = config.bootstrap_lists;
+  return options;
+}
+
+Driver::Driver(StorageEngine* engine, Transport* transport, DriverOptions options)
+    : engine_(engine),
+      transport_(transport),
+      options_(std::move(options)),
+      next_request_id_(RandomU64()) {}
+
+Driver::~Driver() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Transport* transport,
+                                                     DriverOptions options) {
+  if (options.node_id == raft::kNoNode) return absl::InvalidArgumentError("driver: node id 0");
+  if (options.groups.empty()) return absl::InvalidArgumentError("driver: no groups");
+  std::unique_ptr<Driver> d(new Driver(engine, transport, std::move(options)));
+  const DriverOptions& opts = d->options_;
+
+  std::vector<GroupId> gids;
+  for (const auto& [gid, address] : opts.groups) {
+    gids.push_back(gid);
+    auto g = std::make_unique<Group>();
+    g->gid = gid;
+    absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
+    if (!log.ok()) return log.status();
+    g->log = *std::move(log);
+    auto list = opts.bootstrap_lists.find(gid);
+    absl::StatusOr<BootstrapOutcome> outcome = BootstrapGroupIfNeeded(
+        engine, g->log.get(), gid, list == opts.bootstrap_lists.end() ? nullptr : &list->second);
+    if (!outcome.ok()) return outcome.status();
+    if (*outcome == BootstrapOutcome::kBootstrapped) d->bootstrapped_.push_back(gid);
+    d->groups_.emplace(gid, std::move(g));
+  }
+
+  absl::StatusOr<std::unique_ptr<KvStateMachine>> kv = KvStateMachine::Open(engine, gids);
+  if (!kv.ok()) return kv.status();
+  d->kv_ = *std::move(kv);
+
+  for (auto& [gid, g] : d->groups_) {
+    absl::StatusOr<std::optional<ConfStateRecord>> cs = ReadConfStateRecord(engine, gid);
+    if (!cs.ok()) return cs.status();
+    std::string peers_bytes;
+    rocksdb::Status rs = engine->db()->Get(rocksdb::ReadOptions(), engine->meta(),
+                                           MetaKey(gid, meta::kPeers), &peers_bytes);
+    if (rs.ok()) {
+      absl::StatusOr<PeersRecord> peers = DecodePeersRecord(peers_bytes);
+      if (!peers.ok()) return peers.status();
+      g->peers = *std::move(peers);
+    } else if (!rs.IsNotFound()) {
+      return FromRocksStatus(rs, "peers read");
+    }
+    for (const Server& s : g->peers.peers) transport->SetPeerAddress(gid, s.node_id, s.address);
+    if (auto list = opts.bootstrap_lists.find(gid); list != opts.bootstrap_lists.end()) {
+      for (const Server& s : list->second) {
+        if (g->peers.peers.empty()) transport->SetPeerAddress(gid, s.node_id, s.address);
+      }
+    }
+
+    const uint64_t applied = d->kv_->applied_index(gid);
+    if (applied > g->log->hard_state().commit) {
+      return absl::DataLossError(absl::StrCat("group ", gid, ": applied index ", applied,
+                                              " above durable commit ",
+                                              g->log->hard_state().commit));
+    }
+    std::optional<raft::ConfState> conf;
+    if (cs->has_value()) conf = (*cs)->conf_state;
+    g->storage = std::make_unique<ConfOverlayStorage>(g->log.get(), std::move(conf));
+
+    raft::Config c;
+    c.id = opts.node_id;
+    c.election_tick = opts.election_ticks;
+    c.heartbeat_tick = opts.heartbeat_ticks;
+    c.storage = g->storage.get();
+    c.applied = applied;
+    c.check_quorum = true;
+    c.pre_vote = true;
+    c.read_only_option =
+        opts.lease_reads ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+    // A follower answers NOT_LEADER with a hint; the caller goes to the leader itself.
+    c.disable_proposal_forwarding = true;
+    c.seed = opts.seed ^ (gid * 0x9e3779b97f4a7c15ULL) ^ RandomU64();
+    if (absl::Status s = c.Validate(); !s.ok()) return s;
+    g->node = std::make_unique<raft::RawNode>(c);
+  }
+
+  Driver* self = d.get();
+  transport->SetHandlers(
+      [self](GroupId gid, raft::Message m) {
+        bool log_drop = false;
+        {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          if (self->inbound_.size() >= self->options_.inbound_queue_capacity) {
+            log_drop = self->inbound_dropped_++ % 1000 == 0;
+          } else {
+            self->inbound_.push_back(GroupMessage{gid, std::move(m)});
+          }
+        }
+        if (log_drop) spdlog::warn("driver: inbound queue full, dropping peer messages");
+        self->wake_.notify_one();
+      },
+      [self](GroupId gid, raft::NodeId node) {
+        {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          if (self->unreachable_.size() < self->options_.inbound_queue_capacity) {
+            self->unreachable_.emplace_back(gid, node);
+          }
+        }
+        self->wake_.notify_one();
+      });
+  d->PublishStatus();
+  return d;
+}
+
+absl::Status Driver::Start() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (started_ || stopped_) return absl::FailedPreconditionError("driver already started");
+  if (absl::Status s = transport_->Start(); !s.ok()) return s;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Driver::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    {
+      std::lock_guard<std::mutex> q(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (started_) transport_->Stop();
+  }
+  FailAll(absl::UnavailableError("driver stopped"));
+}
+
+void Driver::Propose(GroupId gid, std::string command, Callback done) {
+  Request r{Request::Kind::kPropose, gid, std::move(command),
+            Waiter{std::move(done), Clock::now() + options_.request_timeout}};
+  absl::Status refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      refusal = absl::UnavailableError("driver stopped");
+    } else if (requests_.size() >= options_.request_queue_capacity) {
+      refusal = absl::ResourceExhaustedError("BUSY: driver request queue full");
+    } else {
+      requests_.push_back(std::move(r));
+    }
+  }
+  if (!refusal.ok()) {
+    r.waiter.done(refusal);
+    return;
+  }
+  wake_.notify_one();
+}
+
+void Driver::Read(GroupId gid, Callback done) {
+  Request r{Request::Kind::kRead, gid, std::string(),
+            Waiter{std::move(done), Clock::now() + options_.request_timeout}};
+  absl::Status refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      refusal = absl::UnavailableError("driver stopped");
+    } else if (requests_.size() >= options_.request_queue_capacity) {
+      refusal = absl::ResourceExhaustedError("BUSY: driver request queue full");
+    } else {
+      requests_.push_back(std::move(r));
+    }
+  }
+  if (!refusal.ok()) {
+    r.waiter.done(refusal);
+    return;
+  }
+  wake_.notify_one();
+}
+
+absl::StatusOr<GroupStatus> Driver::Status(GroupId gid) const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  auto it = status_.find(gid);
+  if (it == status_.end()) return absl::NotFoundError(absl::StrCat("group ", gid, " not hosted"));
+  return it->second;
+}
+
+DriverCounters Driver::counters() const {
+  return DriverCounters{log_syncs_.load(), entries_persisted_.load(), apply_batches_.load(),
+                        entries_applied_.load()};
+}
+
+void Driver::Run() {
+  const auto interval = options_.tick_interval;
+  Clock::time_point next_tick = Clock::now() + interval;
+  Clock::time_point next_sweep = Clock::now();
+  bool more_ready = false;
+  while (true) {
+    std::deque<GroupMessage> inbound;
+    std::vector<std::pair<GroupId, raft::NodeId>> unreachable;
+    std::deque<Request> requests;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!more_ready) {
+        wake_.wait_until(lock, next_tick, [this] {
+          return stop_ || !inbound_.empty() || !requests_.empty() || !unreachable_.empty();
+        });
+      }
+      if (stop_) break;
+      inbound.swap(inbound_);
+      unreachable.swap(unreachable_);
+      requests.swap(requests_);
+    }
+    // (a) One tick per whole interval elapsed on the monotonic clock: catch up after a stall,
+    // never faster (the lease assumes tick rates that agree).
+    const Clock::time_point now = Clock::now();
+    while (now >= next_tick) {
+      for (auto& [gid, g] : groups_) g->node->Tick();
+      next_tick += interval;
+    }
+    // (b) peer messages, (c) client requests.
+    StepInbound(inbound, unreachable);
+    for (Request& r : requests) HandleRequest(r);
+    // (d)-(g).
+    ProcessReady();
+    if (now >= next_sweep) {
+      ExpireWaiters(now);
+      next_sweep = now + kSweepInterval;
+    }
+    PublishStatus();
+    more_ready = std::any_of(groups_.begin(), groups_.end(),
+                             [](const auto& kv) { return kv.second->node->HasReady(); });
+  }
+}
+
+void Driver::StepInbound(std::deque<GroupMessage>& inbound,
+                         std::vector<std::pair<GroupId, raft::NodeId>>& unreachable) {
+  for (GroupMessage& gm : inbound) {
+    auto it = groups_.find(gm.group);
+    if (it == groups_.end()) {
+      spdlog::error("driver: message for unhosted group {} from {:016x}", gm.group,
+                    gm.message.from);
+      continue;
+    }
+    const raft::MessageType type = gm.message.type;
+    const raft::NodeId from = gm.message.from;
+    if (absl::Status s = it->second->node->Step(std::move(gm.message)); !s.ok()) {
+      spdlog::error("group {}: step {} from {:016x}: {}", gm.group, raft::MessageTypeName(type),
+                    from, s.ToString());
+    }
+  }
+  for (const auto& [gid, node] : unreachable) {
+    if (auto it = groups_.find(gid); it != groups_.end()) it->second->node->ReportUnreachable(node);
+  }
+}
+
+void Driver::HandleRequest(Request& r) {
+  auto it = groups_.find(r.gid);
+  if (it == groups_.end()) {
+    r.waiter.done(absl::NotFoundError(absl::StrCat("group ", r.gid, " not hosted")));
+    return;
+  }
+  Group& g = *it->second;
+  if (Clock::now() >= r.waiter.deadline) {
+    r.waiter.done(absl::DeadlineExceededError("request expired in the driver queue"));
+    return;
+  }
+  const raft::Raft& raft = g.node->raft();
+  if (raft.role() != raft::Role::kLeader) {
+    r.waiter.done(NotLeaderError(g.gid, raft.lead()));
+    return;
+  }
+  const uint64_t id = next_request_id_++;
+  absl::Status s;
+  if (r.kind == Request::Kind::kPropose) {
+    s = g.node->Propose(EncodeEntryPayload(ProposalId{options_.node_id, id}, r.command));
+    if (s.ok()) g.proposals.emplace(id, std::move(r.waiter));
+  } else {
+    std::string ctx = EncodeU64BE(id);
+    s = g.node->ReadIndex(ctx);
+    if (s.ok()) g.reads_awaiting_index.emplace(std::move(ctx), std::move(r.waiter));
+  }
+  if (!s.ok()) r.waiter.done(IsNotLeader(s) ? NotLeaderError(g.gid, g.node->raft().lead()) : s);
+}
+
+void Driver::ProcessReady() {
+  struct Round {
+    Group* g;
+    raft::Ready rd;
+  };
+  std::vector<Round> rounds;
+  // (d) every group's entries and hard state in one batch, one fsync.
+  rocksdb::WriteBatch log_batch;
+  uint64_t entries = 0;
+  for (auto& [gid, g] : groups_) {
+    if (!g->node->HasReady()) continue;
+    raft::Ready rd = g->node->GetReady();
+    if (!rd.snapshot.IsEmpty()) {
+      Fatal(absl::StrCat("group ", gid, ": snapshot install is not implemented in this driver"));
+    }
+    if (absl::Status s = g->log->StageAppend(log_batch, rd.entries); !s.ok()) {
+      Fatal(absl::StrCat("group ", gid, ": stage append: ", s.ToString()));
+    }
+    if (!rd.hard_state.IsEmpty()) g->log->StageHardState(log_batch, rd.hard_state);
+    entries += rd.entries.size();
+    rounds.push_back(Round{g.get(), std::move(rd)});
+  }
+  if (rounds.empty()) return;
+  if (log_batch.Count() > 0) {
+    if (absl::Status s = engine_->Write(log_batch, /*sync=*/true); !s.ok()) {
+      Fatal("raftlog write: " + s.ToString());
+    }
+    log_syncs_.fetch_add(1, std::memory_order_relaxed);
+    entries_persisted_.fetch_add(entries, std::memory_order_relaxed);
+  }
+
+  // (e) messages only once what they promise is durable.
+  std::vector<GroupMessage> out;
+  for (Round& r : rounds) {
+    for (raft::Message& m : r.rd.messages) out.push_back(GroupMessage{r.g->gid, std::move(m)});
+  }
+  if (!out.empty()) transport_->Send(std::move(out));
+
+  std::vector<std::pair<Callback, absl::Status>> completions;
+  for (Round& r : rounds) {
+    Group& g = *r.g;
+    // A read not yet given an index can no longer get one from a deposed leader.
+    if (r.rd.soft_state.has_value() && r.rd.soft_state->role != raft::Role::kLeader) {
+      for (auto& [ctx, w] : g.reads_awaiting_index) {
+        completions.emplace_back(std::move(w.done), NotLeaderError(g.gid, r.rd.soft_state->lead));
+      }
+      g.reads_awaiting_index.clear();
+    }
+    for (const raft::ReadState& rs : r.rd.read_states) {
+      auto it = g.reads_awaiting_index.find(rs.request_ctx);
+      if (it == g.reads_awaiting_index.end()) continue;
+      g.reads_awaiting_apply.emplace_back(rs.index, std::move(it->second));
+      g.reads_awaiting_index.erase(it);
+    }
+  }
+
+  // (f) apply every group's committed entries in one more batch.
+  rocksdb::WriteBatch apply_batch;
+  std::vector<std::pair<Group*, std::vector<AppliedEntry>>> applied;
+  uint64_t applied_count = 0;
+  for (Round& r : rounds) {
+    if (r.rd.committed_entries.empty()) continue;
+    applied.emplace_back(r.g, std::vector<AppliedEntry>());
+    ApplyCommitted(*r.g, r.rd, apply_batch, applied.back().second);
+    applied_count += applied.back().second.size();
+  }
+  if (apply_batch.Count() > 0) {
+    if (absl::Status s = engine_->Write(apply_batch, options_.apply_sync); !s.ok()) {
+      Fatal("apply write: " + s.ToString());
+    }
+    apply_batches_.fetch_add(1, std::memory_order_relaxed);
+    entries_applied_.fetch_add(applied_count, std::memory_order_relaxed);
+  }
+  for (auto& [g, entries_applied] : applied) {
+    for (AppliedEntry& a : entries_applied) {
+      if (!a.proposal.has_value() || a.proposal->proposer != options_.node_id) continue;
+      auto it = g->proposals.find(a.proposal->request_id);
+      if (it == g->proposals.end()) continue;
+      completions.emplace_back(std::move(it->second.done), std::move(a.result));
+      g->proposals.erase(it);
+    }
+  }
+  for (Round& r : rounds) CompleteReads(*r.g);
+
+  // (g)
+  for (Round& r : rounds) r.g->node->Advance(r.rd);
+  for (auto& [done, status] : completions) done(std::move(status));
+}
+
+void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch& batch,
+                            std::vector<AppliedEntry>& applied) {
+  rocksdb::ColumnFamilyHandle* meta_cf = engine_->meta();
+  for (const raft::Entry& e : rd.committed_entries) {
+    std::optional<AppliedEntry> a = kv_->StageApply(batch, g.gid, e);
+    if (!a.has_value()) continue;  // applied before a restart
+    if (e.type == raft::EntryType::kConfChange) {
+      raft::ConfChange cc;
+      if (!raft::DecodeConfChange(e.data, &cc)) {
+        Fatal(absl::StrCat("group ", g.gid, ": committed conf change at ", e.index,
+                           " does not decode"));
+      }
+      const raft::ConfState cs = g.node->ApplyConfChange(cc);
+      // conf_state, peers and bootstrap_era ride in the batch of the applied index.
+      batch.Put(meta_cf, MetaKey(g.gid, meta::kConfState),
+                EncodeConfStateRecord(ConfStateRecord{e.index, cs}));
+      auto& peers = g.peers.peers;
+      std::erase_if(peers, [&](const Server& s) { return s.node_id == cc.node_id; });
+      if (cc.type != raft::ConfChangeType::kRemoveNode) {
+        absl::StatusOr<Server> server = DecodeConfChangeContext(cc.context);
+        if (server.ok() && server->node_id == cc.node_id &&
+            DeriveNodeId(server->raft_id) == cc.node_id && !server->raft_id.empty() &&
+            server->raft_id.size() <= kMaxRaftIdLength && !server->address.empty() &&
+            server->address.size() <= kMaxAddressLength) {
+          server->voter = cs.IsVoter(cc.node_id);
+          transport_->SetPeerAddress(g.gid, cc.node_id, server->address);
+          peers.push_back(*std::move(server));
+          std::sort(peers.begin(), peers.end(),
+                    [](const Server& x, const Server& y) { return x.node_id < y.node_id; });
+        } else {
+          spdlog::error(
+              "group {}: conf change at {} has an unusable context; peer {:016x} has "
+              "no address",
+              g.gid, e.index, cc.node_id);
+        }
+      }
+      g.peers.index = e.index;
+      batch.Put(meta_cf, MetaKey(g.gid, meta::kPeers), EncodePeersRecord(g.peers));
+      batch.Put(meta_cf, MetaKey(g.gid, meta::kBootstrapEra), std::string(1, '\0'));
+    }
+    applied.push_back(*std::move(a));
+  }
+}
+
+void Driver::CompleteReads(Group& g) {
+  const uint64_t applied = kv_->applied_index(g.gid);
+  std::vector<Callback> ready;
+  std::erase_if(g.reads_awaiting_apply, [&](auto& entry) {
+    if (entry.first > applied) return false;
+    ready.push_back(std::move(entry.second.done));
+    return true;
+  });
+  for (Callback& done : ready) done(absl::OkStatus());
+}
+
+void Driver::ExpireWaiters(Clock::time_point now) {
+  std::vector<Callback> expired;
+  for (auto& [gid, g] : groups_) {
+    absl::erase_if(g->proposals, [&](auto& kv) {
+      if (kv.second.deadline > now) return false;
+      expired.push_back(std::move(kv.second.done));
+      return true;
+    });
+    absl::erase_if(g->reads_awaiting_index, [&](auto& kv) {
+      if (kv.second.deadline > now) return false;
+      expired.push_back(std::move(kv.second.done));
+      return true;
+    });
+    std::erase_if(g->reads_awaiting_apply, [&](auto& entry) {
+      if (entry.second.deadline > now) return false;
+      expired.push_back(std::move(entry.second.done));
+      return true;
+    });
+  }
+  for (Callback& done : expired) {
+    done(absl::DeadlineExceededError("request deadline passed before it was applied"));
+  }
+}
+
+void Driver::PublishStatus() {
+  std::map<GroupId, GroupStatus> fresh;
+  for (const auto& [gid, g] : groups_) {
+    const raft::Raft& r = g->node->raft();
+    GroupStatus st;
+    st.role = r.role();
+    st.leader = r.lead();
+    st.term = r.term();
+    st.commit = r.log().committed();
+    st.last_index = r.log().LastIndex();
+    st.applied = kv_->applied_index(gid);
+    st.conf_state = r.tracker().conf_state();
+    fresh.emplace(gid, std::move(st));
+  }
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_.swap(fresh);
+}
+
+void Driver::FailAll(const absl::Status& status) {
+  std::vector<Callback> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Request& r : requests_) pending.push_back(std::move(r.waiter.done));
+    requests_.clear();
+  }
+  for (auto& [gid, g] : groups_) {
+    for (auto& [id, w] : g->proposals) pending.push_back(std::move(w.done));
+    for (auto& [ctx, w] : g->reads_awaiting_index) pending.push_back(std::move(w.done));
+    for (auto& [index, w] : g->reads_awaiting_apply) pending.push_back(std::move(w.done));
+    g->proposals.clear();
+    g->reads_awaiting_index.clear();
+    g->reads_awaiting_apply.clear();
+  }
+  for (Callback& done : pending) done(status);
+}
+
+}  // namespace tessera::shard

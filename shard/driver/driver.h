@@ -1,0 +1,174 @@
+// The shard's multi-group driver: ONE thread owns every group's RawNode and GroupLog, ticks
+// them, steps messages, group-commits all groups' Ready in one synced WriteBatch, applies.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/rawnode.h"
+#include "shard/config/membership_flags.h"
+#include "shard/kv/kv_state_machine.h"
+#include "shard/membership/server.h"
+#include "shard/storage/engine.h"
+#include "shard/storage/group_log.h"
+#include "shard/transport/transport.h"
+
+namespace tessera::shard {
+
+struct DriverOptions {
+  raft::NodeId node_id = raft::kNoNode;
+  // Hosted groups -> this node's raft listener address for the group.
+  std::map<GroupId, std::string> groups;
+  // Groups this node bootstraps, with their full initial voter lists (membership.md §2).
+  absl::flat_hash_map<GroupId, std::vector<Server>> bootstrap_lists;
+  std::chrono::milliseconds tick_interval{100};
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool lease_reads = true;
+  size_t request_queue_capacity = 4096;   // Propose/Read beyond it: RESOURCE_EXHAUSTED
+  size_t inbound_queue_capacity = 65536;  // peer messages beyond it are dropped
+  std::chrono::milliseconds request_timeout{5000};
+  bool apply_sync = true;  // --fsmSyncMode=sync (snapshots-and-cold-start.md §0)
+  uint64_t seed = 0;       // election-timeout randomness, mixed with node and group ids
+};
+
+// node id, hosted groups and bootstrap lists from the resolved membership flags.
+DriverOptions DriverOptionsFromMembership(const MembershipConfig& config);
+
+// A snapshot of one group, refreshed by the driver after every loop iteration.
+struct GroupStatus {
+  raft::Role role = raft::Role::kFollower;
+  raft::NodeId leader = raft::kNoNode;
+  uint64_t term = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  uint64_t last_index = 0;
+  raft::ConfState conf_state;
+};
+
+// Group-commit counters (monotonic).
+struct DriverCounters {
+  uint64_t log_syncs = 0;          // synced raftlog WriteBatches (all groups of one iteration)
+  uint64_t entries_persisted = 0;  // log entries in those batches
+  uint64_t apply_batches = 0;
+  uint64_t entries_applied = 0;
+};
+
+// NOT_LEADER: FAILED_PRECONDITION made by raft::RaftError(kNotLeader) carrying the known
+// leader (kNoNode when unknown) as a payload.
+absl::Status NotLeaderError(GroupId gid, raft::NodeId leader);
+bool IsNotLeader(const absl::Status& status);
+raft::NodeId NotLeaderHint(const absl::Status& status);
+
+class Driver {
+ public:
+  // Runs on the driver thread (or on the caller's thread for immediate refusals such as a
+  // full queue). Must not block; it may call Propose/Read again.
+  using Callback = std::function<void(absl::Status)>;
+
+  // Bootstraps uninitialized groups that have a list (one synced batch each), loads every
+  // group's log, ConfState and applied index, and builds the RawNodes. Does not start the loop.
+  // The engine and transport must outlive the driver.
+  static absl::StatusOr<std::unique_ptr<Driver>> Open(StorageEngine* engine, Transport* transport,
+                                                      DriverOptions options);
+  ~Driver();
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  // Starts the transport and the driver thread.
+  absl::Status Start();
+  // Joins the driver thread, stops the transport, and fails every waiting request with
+  // UNAVAILABLE. Idempotent.
+  void Stop();
+
+  // Thread-safe, never blocks on the driver. `command` is a KV command (EncodeSetCommand, ...);
+  // the callback gets OK once the entry is applied locally.
+  void Propose(GroupId gid, std::string command, Callback done);
+  // OK once the local state machine reflects every write acknowledged before the call
+  // (lease or ReadIndex on the leader); the caller then reads through kv().
+  void Read(GroupId gid, Callback done);
+
+  absl::StatusOr<GroupStatus> Status(GroupId gid) const;
+  DriverCounters counters() const;
+  // Groups this Open bootstrapped (empty on a restart).
+  const std::vector<GroupId>& bootstrapped_groups() const { return bootstrapped_; }
+  const KvStateMachine& kv() const { return *kv_; }
+  raft::NodeId node_id() const { return options_.node_id; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Waiter {
+    Callback done;
+    Clock::time_point deadline;
+  };
+  struct Request {
+    enum class Kind { kPropose, kRead } kind;
+    GroupId gid;
+    std::string command;
+    Waiter waiter;
+  };
+  // Owned by the driver thread.
+  struct Group;
+
+  Driver(StorageEngine* engine, Transport* transport, DriverOptions options);
+
+  void Run();
+  void StepInbound(std::deque<GroupMessage>& inbound,
+                   std::vector<std::pair<GroupId, raft::NodeId>>& unreachable);
+  void HandleRequest(Request& request);
+  void ProcessReady();
+  void ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch& batch,
+                      std::vector<AppliedEntry>& applied);
+  void CompleteReads(Group& g);
+  void ExpireWaiters(Clock::time_point now);
+  void PublishStatus();
+  void FailAll(const absl::Status& status);
+
+  StorageEngine* const engine_;
+  Transport* const transport_;
+  const DriverOptions options_;
+  std::unique_ptr<KvStateMachine> kv_;
+  std::map<GroupId, std::unique_ptr<Group>> groups_;  // driver thread after Start
+  std::vector<GroupId> bootstrapped_;
+  uint64_t next_request_id_;  // driver thread
+
+  // Queues into the driver, guarded by mu_.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::deque<GroupMessage> inbound_;
+  std::vector<std::pair<GroupId, raft::NodeId>> unreachable_;
+  std::deque<Request> requests_;
+  uint64_t inbound_dropped_ = 0;
+
+  mutable std::mutex status_mu_;  // guards status_
+  std::map<GroupId, GroupStatus> status_;
+
+  std::atomic<uint64_t> log_syncs_{0};
+  std::atomic<uint64_t> entries_persisted_{0};
+  std::atomic<uint64_t> apply_batches_{0};
+  std::atomic<uint64_t> entries_applied_{0};
+
+  std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
+  bool started_ = false;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tessera::shard

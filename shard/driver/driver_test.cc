@@ -1,0 +1,428 @@
+// Three drivers × two groups in one process over a LoopbackHub, each node with its own RocksDB:
+// election, replication, NOT_LEADER, reads, restart without re-bootstrap, partition, BUSY,
+// and the group-commit property.
+#include "shard/driver/driver.h"
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "raft/errors.h"
+#include "shard/driver/bootstrap.h"
+#include "shard/driver/loopback_transport.h"
+#include "shard/membership/node_id.h"
+#include "shard/storage/storage_testing.h"
+
+namespace tessera::shard {
+namespace {
+
+using std::chrono::milliseconds;
+using storage_testing::TempDir;
+
+constexpr GroupId kGroups[] = {1, 2};
+constexpr milliseconds kWait{10'000};
+
+// Bounded poll: true as soon as `pred` holds, false at the deadline.
+bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = kWait) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return pred();
+}
+
+// A callback that fulfils a future; the waiter bounds its wait.
+std::pair<Driver::Callback, std::future<absl::Status>> StatusPromise() {
+  auto p = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> f = p->get_future();
+  return {[p](absl::Status s) { p->set_value(std::move(s)); }, std::move(f)};
+}
+
+absl::Status Await(std::future<absl::Status>& f, milliseconds timeout = kWait) {
+  if (f.wait_for(timeout) != std::future_status::ready) {
+    return absl::InternalError("test: callback not called in time");
+  }
+  return f.get();
+}
+
+struct Node {
+  std::string raft_id;
+  NodeId id = 0;
+  std::unique_ptr<TempDir> dir = std::make_unique<TempDir>();
+  std::unique_ptr<StorageEngine> engine;
+  std::unique_ptr<LoopbackTransport> transport;
+  std::unique_ptr<Driver> driver;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(int n = 3) {
+    for (int i = 1; i <= n; ++i) {
+      auto node = std::make_unique<Node>();
+      node->raft_id = absl::StrCat("n", i);
+      node->id = DeriveNodeId(node->raft_id);
+      for (GroupId g : kGroups) {
+        lists_[g].push_back(Server{node->id, node->raft_id, Address(i, g), true});
+      }
+      nodes_.push_back(std::move(node));
+    }
+    for (auto& [g, list] : lists_) {
+      std::sort(list.begin(), list.end(),
+                [](const Server& a, const Server& b) { return a.node_id < b.node_id; });
+    }
+  }
+  ~Cluster() { StopAll(); }
+
+  static std::string Address(int i, GroupId g) { return absl::StrCat("10.0.0.", i, ":505", g); }
+
+  DriverOptions Options(int i) const {
+    DriverOptions o;
+    o.node_id = nodes_[i]->id;
+    for (GroupId g : kGroups) o.groups[g] = Address(i + 1, g);
+    o.bootstrap_lists = lists_;
+    o.tick_interval = milliseconds(10);
+    o.election_ticks = 10;
+    o.heartbeat_ticks = 1;
+    o.request_queue_capacity = request_queue_capacity;
+    o.request_timeout = request_timeout;
+    return o;
+  }
+
+  void Open(int i) {
+    Node& n = *nodes_[i];
+    auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    n.engine = *std::move(engine);
+    n.transport = std::make_unique<LoopbackTransport>(&hub, n.id);
+    auto driver = Driver::Open(n.engine.get(), n.transport.get(), Options(i));
+    ASSERT_TRUE(driver.ok()) << driver.status();
+    n.driver = *std::move(driver);
+  }
+
+  void StartAll() {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i]->driver) Open(static_cast<int>(i));
+      ASSERT_TRUE(nodes_[i]->driver->Start().ok());
+    }
+  }
+
+  void StopAll() {
+    for (auto& n : nodes_) {
+      if (n->driver) n->driver->Stop();
+    }
+    for (auto& n : nodes_) {
+      n->driver.reset();
+      n->transport.reset();
+      if (n->engine) {
+        EXPECT_TRUE(n->engine->Close().ok());
+      }
+      n->engine.reset();
+    }
+  }
+
+  Node& node(int i) { return *nodes_[i]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  const std::vector<Server>& list(GroupId g) { return lists_[g]; }
+
+  // The index of the node that leads `g`, once every node not in `excluded` agrees on it.
+  int AgreedLeader(GroupId g, NodeId excluded = 0) {
+    NodeId leader = 0;
+    int leader_index = -1;
+    for (int i = 0; i < size(); ++i) {
+      if (nodes_[i]->id == excluded) continue;
+      auto st = nodes_[i]->driver->Status(g);
+      if (!st.ok() || st->leader == 0 || st->leader == excluded) return -1;
+      if (leader != 0 && st->leader != leader) return -1;
+      leader = st->leader;
+      if (st->role == raft::Role::kLeader) leader_index = i;
+    }
+    return leader_index;
+  }
+
+  int WaitForLeader(GroupId g, NodeId excluded = 0) {
+    int leader = -1;
+    WaitFor([&] { return (leader = AgreedLeader(g, excluded)) >= 0; });
+    return leader;
+  }
+
+  absl::Status Set(int i, GroupId g, const std::string& key, const std::string& value) {
+    auto [done, f] = StatusPromise();
+    nodes_[i]->driver->Propose(g, EncodeSetCommand(key, value), std::move(done));
+    return Await(f);
+  }
+
+  absl::Status Read(int i, GroupId g) {
+    auto [done, f] = StatusPromise();
+    nodes_[i]->driver->Read(g, std::move(done));
+    return Await(f);
+  }
+
+  std::optional<std::string> Get(int i, GroupId g, const std::string& key) {
+    auto v = nodes_[i]->driver->kv().Get(g, key);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : std::nullopt;
+  }
+
+  LoopbackHub hub;
+  size_t request_queue_capacity = 4096;
+  milliseconds request_timeout{5000};
+
+ private:
+  std::vector<std::unique_ptr<Node>> nodes_;
+  absl::flat_hash_map<GroupId, std::vector<Server>> lists_;
+};
+
+// Proposes key{0..count} = value{...}-suffix on the leader without waiting in between.
+void ProposeMany(Cluster& c, int leader, GroupId g, int count, const std::string& suffix,
+                 std::vector<std::future<absl::Status>>& futures) {
+  for (int k = 0; k < count; ++k) {
+    auto [done, f] = StatusPromise();
+    c.node(leader).driver->Propose(
+        g, EncodeSetCommand(absl::StrCat("key", k), absl::StrCat("value", k, suffix)),
+        std::move(done));
+    futures.push_back(std::move(f));
+  }
+}
+
+TEST(DriverTest, EveryGroupElectsALeaderAndListsThreeVoters) {
+  Cluster c;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    ASSERT_GE(c.WaitForLeader(g), 0) << "group " << g;
+    for (int i = 0; i < c.size(); ++i) {
+      auto st = c.node(i).driver->Status(g);
+      ASSERT_TRUE(st.ok());
+      std::vector<NodeId> expected;
+      for (const Server& s : c.list(g)) expected.push_back(s.node_id);
+      EXPECT_EQ(st->conf_state.voters, expected);
+      EXPECT_TRUE(st->conf_state.learners.empty());
+    }
+  }
+  for (int i = 0; i < c.size(); ++i) {
+    EXPECT_EQ(c.node(i).driver->bootstrapped_groups(), (std::vector<GroupId>{1, 2}));
+  }
+}
+
+TEST(DriverTest, HundredProposalsPerGroupApplyOnEveryNode) {
+  Cluster c;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 100, absl::StrCat("-g", g), futures);
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  }
+  for (GroupId g : kGroups) {
+    const uint64_t commit = c.node(c.WaitForLeader(g)).driver->Status(g)->commit;
+    for (int i = 0; i < c.size(); ++i) {
+      ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
+      for (int k = 0; k < 100; ++k) {
+        EXPECT_EQ(c.Get(i, g, absl::StrCat("key", k)), absl::StrCat("value", k, "-g", g))
+            << "node " << i << " group " << g;
+      }
+    }
+  }
+}
+
+TEST(DriverTest, FollowerProposalIsNotLeaderNamingTheLeader) {
+  Cluster c;
+  c.StartAll();
+  const int leader = c.WaitForLeader(1);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % c.size();
+  absl::Status s = c.Set(follower, 1, "k", "v");
+  EXPECT_TRUE(IsNotLeader(s)) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(NotLeaderHint(s), c.node(leader).id);
+  absl::Status r = c.Read(follower, 1);
+  EXPECT_TRUE(IsNotLeader(r)) << r;
+  EXPECT_EQ(NotLeaderHint(r), c.node(leader).id);
+}
+
+TEST(DriverTest, ReadOnLeaderSeesAcknowledgedWrite) {
+  Cluster c;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    const std::string key = absl::StrCat("greeting", g);
+    ASSERT_TRUE(c.Set(leader, g, key, absl::StrCat("hello", g)).ok());
+    ASSERT_TRUE(c.Read(leader, g).ok());
+    EXPECT_EQ(c.Get(leader, g, key), absl::StrCat("hello", g));
+    // Rows are per group: the other group never sees it.
+    EXPECT_EQ(c.Get(leader, g == 1 ? 2 : 1, key), std::nullopt);
+  }
+  // DEL through the same path.
+  const int leader = c.WaitForLeader(1);
+  auto [done, f] = StatusPromise();
+  c.node(leader).driver->Propose(1, EncodeDelCommand({"greeting1", "absent"}), std::move(done));
+  ASSERT_TRUE(Await(f).ok());
+  ASSERT_TRUE(c.Read(leader, 1).ok());
+  EXPECT_EQ(c.Get(leader, 1, "greeting1"), std::nullopt);
+}
+
+TEST(DriverTest, RestartDoesNotReBootstrapAndKeepsData) {
+  Cluster c;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 20, "-before", futures);
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  }
+  // Let every node apply everything before stopping, so data is checked on all three.
+  for (GroupId g : kGroups) {
+    const uint64_t commit = c.node(c.WaitForLeader(g)).driver->Status(g)->commit;
+    for (int i = 0; i < c.size(); ++i) {
+      ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
+    }
+  }
+  std::vector<std::map<GroupId, uint64_t>> last_index(c.size());
+  for (int i = 0; i < c.size(); ++i) {
+    for (GroupId g : kGroups) last_index[i][g] = c.node(i).driver->Status(g)->last_index;
+  }
+  c.StopAll();
+
+  for (int i = 0; i < c.size(); ++i) {
+    c.Open(i);
+    Node& n = c.node(i);
+    EXPECT_TRUE(n.driver->bootstrapped_groups().empty());
+    for (GroupId g : kGroups) {
+      auto log = GroupLog::Load(n.engine.get(), g);
+      ASSERT_TRUE(log.ok());
+      EXPECT_EQ((*log)->LastIndex(), last_index[i][g]);
+      auto head = (*log)->Entries(1, 4, raft::kNoLimit);
+      ASSERT_TRUE(head.ok());
+      EXPECT_EQ(*head, BootstrapEntries(c.list(g)));
+      EXPECT_GT((*log)->hard_state().term, 1u);
+      for (int k = 0; k < 20; ++k) {
+        EXPECT_EQ(c.Get(i, g, absl::StrCat("key", k)), absl::StrCat("value", k, "-before"));
+      }
+    }
+  }
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    ASSERT_TRUE(c.Set(leader, g, "after", "restart").ok());
+    ASSERT_TRUE(c.Read(leader, g).ok());
+    EXPECT_EQ(c.Get(leader, g, "after"), "restart");
+    EXPECT_EQ(c.Get(leader, g, "key7"), "value7-before");
+  }
+}
+
+TEST(DriverTest, PartitionedLeaderIsReplacedAndAcknowledgedWritesSurvive) {
+  Cluster c;
+  c.request_timeout = milliseconds(1000);
+  c.StartAll();
+  const int old_leader = c.WaitForLeader(1);
+  ASSERT_GE(old_leader, 0);
+  for (int k = 0; k < 10; ++k) {
+    ASSERT_TRUE(c.Set(old_leader, 1, absl::StrCat("acked", k), "yes").ok());
+  }
+  const NodeId old_id = c.node(old_leader).id;
+  c.hub.Isolate(old_id);
+  // A write on the isolated leader never succeeds: it times out or is refused.
+  absl::Status stale = c.Set(old_leader, 1, "lost", "x");
+  EXPECT_FALSE(stale.ok());
+  EXPECT_TRUE(stale.code() == absl::StatusCode::kDeadlineExceeded || IsNotLeader(stale)) << stale;
+
+  // A new leader among the other two within a few election timeouts (10 ticks × 10 ms).
+  int new_leader = -1;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < c.size(); ++i) {
+          if (i == old_leader) continue;
+          auto st = c.node(i).driver->Status(1);
+          if (st->role == raft::Role::kLeader) {
+            new_leader = i;
+            return true;
+          }
+        }
+        return false;
+      },
+      milliseconds(3000)));
+  ASSERT_TRUE(c.Read(new_leader, 1).ok());
+  for (int k = 0; k < 10; ++k) EXPECT_EQ(c.Get(new_leader, 1, absl::StrCat("acked", k)), "yes");
+  EXPECT_EQ(c.Get(new_leader, 1, "lost"), std::nullopt);
+  ASSERT_TRUE(c.Set(new_leader, 1, "during", "partition").ok());
+
+  c.hub.HealAll();
+  // The old leader rejoins as a follower and catches up.
+  ASSERT_TRUE(WaitFor([&] { return c.Get(old_leader, 1, "during") == "partition"; }));
+  EXPECT_EQ(c.Get(old_leader, 1, "lost"), std::nullopt);
+}
+
+TEST(DriverTest, FullRequestQueueIsBusy) {
+  Cluster c;
+  c.request_queue_capacity = 3;
+  c.Open(0);  // not started: nothing drains the queue
+  std::vector<std::future<absl::Status>> pending;
+  for (int k = 0; k < 3; ++k) {
+    auto [done, f] = StatusPromise();
+    c.node(0).driver->Propose(1, EncodeSetCommand("k", "v"), std::move(done));
+    pending.push_back(std::move(f));
+  }
+  auto [done, f] = StatusPromise();
+  c.node(0).driver->Read(1, std::move(done));
+  ASSERT_EQ(f.wait_for(milliseconds(0)), std::future_status::ready);  // refused synchronously
+  EXPECT_EQ(f.get().code(), absl::StatusCode::kResourceExhausted);
+  c.node(0).driver->Stop();
+  for (auto& p : pending) EXPECT_EQ(Await(p).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(DriverTest, GroupCommitWritesManyEntriesPerSync) {
+  Cluster c;
+  c.StartAll();
+  const int leader1 = c.WaitForLeader(1);
+  const int leader2 = c.WaitForLeader(2);
+  ASSERT_GE(leader1, 0);
+  ASSERT_GE(leader2, 0);
+  std::vector<DriverCounters> before;
+  for (int i = 0; i < c.size(); ++i) before.push_back(c.node(i).driver->counters());
+  std::vector<std::future<absl::Status>> futures;
+  constexpr int kBurst = 500;
+  for (int k = 0; k < kBurst; k += 50) {  // interleave the two groups
+    ProposeMany(c, leader1, 1, 50, absl::StrCat("-", k), futures);
+    ProposeMany(c, leader2, 2, 50, absl::StrCat("-", k), futures);
+  }
+  for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  // Followers persist and apply shortly after the leaders acknowledge.
+  for (GroupId g : kGroups) {
+    const uint64_t commit = c.node(g == 1 ? leader1 : leader2).driver->Status(g)->commit;
+    for (int i = 0; i < c.size(); ++i) {
+      ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
+    }
+  }
+  uint64_t syncs = 0;
+  uint64_t entries = 0;
+  for (int i = 0; i < c.size(); ++i) {
+    const DriverCounters after = c.node(i).driver->counters();
+    const uint64_t s = after.log_syncs - before[i].log_syncs;
+    const uint64_t e = after.entries_persisted - before[i].entries_persisted;
+    std::cout << "node " << i << (i == leader1 ? " (leader g1)" : "")
+              << (i == leader2 ? " (leader g2)" : "") << ": " << e << " entries in " << s
+              << " synced batches = " << (s ? static_cast<double>(e) / s : 0.0)
+              << " entries/sync\n";
+    syncs += s;
+    entries += e;
+  }
+  const double per_sync = static_cast<double>(entries) / static_cast<double>(syncs);
+  std::cout << "cluster: " << entries << " entries in " << syncs << " synced batches = " << per_sync
+            << " entries/sync\n";
+  EXPECT_GE(entries, 3u * 2 * kBurst);
+  EXPECT_GT(per_sync, 1.0);
+}
+
+}  // namespace
+}  // namespace tessera::shard
