@@ -1,0 +1,80 @@
+// The production Transport: one gRPC server per process listening on every hosted group's
+// raft address, and one long-lived client stream per peer node carrying every group's batches.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "raft/types.h"
+#include "shard/transport/raft_codec.h"
+#include "shard/transport/transport.h"
+
+namespace tessera::shard {
+
+struct GrpcTransportOptions {
+  // This node's raft id (DeriveNodeId); stamped on outbound batches, and inbound messages
+  // addressed to another node are refused. kNoNode disables the inbound check (tests).
+  raft::NodeId local_node = raft::kNoNode;
+  // Hosted group -> this node's raft listener for it. One grpc::Server serves all of them,
+  // and any listener accepts messages of any hosted group. Port 0 binds an ephemeral port
+  // (see BoundAddress).
+  std::map<GroupId, std::string> listen_addresses;
+
+  size_t peer_queue_capacity = 4096;      // messages waiting per peer node
+  size_t max_batch_messages = 256;        // messages per MessageBatch
+  size_t max_batch_bytes = 4u << 20;      // encoded bytes per MessageBatch (soft; >= 1 message)
+  int max_grpc_message_bytes = 64 << 20;  // server receive, channel send and receive
+  size_t max_inbound_streams = 1024;      // concurrent inbound streams, all peers together
+  std::chrono::milliseconds reconnect_initial{50};
+  std::chrono::milliseconds reconnect_max{2000};
+  std::chrono::milliseconds connect_timeout{5000};   // one connection attempt
+  std::chrono::milliseconds keepalive_time{10'000};  // detects peers that vanished silently
+  std::chrono::milliseconds keepalive_timeout{5000};
+  RaftCodecLimits codec_limits;
+};
+
+// Monotonic totals since construction; a snapshot, each field read independently.
+struct GrpcTransportCounters {
+  uint64_t sent = 0;                // messages written to a peer stream
+  uint64_t received = 0;            // inbound messages handed to the MessageHandler
+  uint64_t dropped_full = 0;        // outbound messages refused by a full peer queue
+  uint64_t unreachable = 0;         // outbound messages reported to the UnreachableHandler
+  uint64_t rejected_malformed = 0;  // inbound messages the codec or the address check refused
+  uint64_t unknown_group = 0;       // inbound messages for a group this node does not host
+  uint64_t streams_opened = 0;      // outbound streams started (one per peer per connection)
+  uint64_t streams_accepted = 0;    // inbound streams accepted by the server
+  uint64_t reconnects = 0;          // outbound streams re-established after a failure
+};
+
+class GrpcTransport final : public Transport {
+ public:
+  explicit GrpcTransport(GrpcTransportOptions options);
+  ~GrpcTransport() override;  // Stops.
+
+  GrpcTransport(const GrpcTransport&) = delete;
+  GrpcTransport& operator=(const GrpcTransport&) = delete;
+
+  void SetHandlers(MessageHandler on_message, UnreachableHandler on_unreachable) override;
+  void SetPeerAddress(GroupId group, raft::NodeId node, const std::string& address) override;
+  absl::Status Start() override;
+  void Stop() override;
+  void Send(std::vector<GroupMessage> messages) override;
+
+  GrpcTransportCounters Counters() const;
+  // The listener actually bound for `group` (the ephemeral port resolved); empty before
+  // Start or for a group not hosted.
+  std::string BoundAddress(GroupId group) const;
+
+  struct State;  // private to grpc_transport.cc
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tessera::shard
