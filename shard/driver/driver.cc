@@ -426,6 +426,11 @@ void Driver::ProcessReady() {
   std::vector<std::pair<Callback, absl::Status>> completions;
   for (Round& r : rounds) {
     Group& g = *r.g;
+    if (r.rd.soft_state.has_value()) {
+      spdlog::info("group {}: {} in term {}, leader {:016x}", g.gid,
+                   raft::RoleName(r.rd.soft_state->role), g.node->raft().term(),
+                   r.rd.soft_state->lead);
+    }
     // A read not yet given an index can no longer get one from a deposed leader.
     if (r.rd.soft_state.has_value() && r.rd.soft_state->role != raft::Role::kLeader) {
       for (auto& [ctx, w] : g.reads_awaiting_index) {
