@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "shard/config/config_errc.h"
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
 #include "shard/driver/driver.h"
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
   auto driver = Driver::Open(engine->get(), transport.get(), driver_options);
   if (!driver.ok()) {
     spdlog::error("cannot open raft groups: {}", Str(driver.status()));
-    return kExitRuntime;
+    // A declaration that contradicts the stored membership is a configuration error.
+    return GetConfigErrc(driver.status()) != ConfigErrc::kOk ? kExitUsage : kExitRuntime;
   }
   if (absl::Status s = (*driver)->Start(); !s.ok()) {
     spdlog::error("cannot start: {}", Str(s));

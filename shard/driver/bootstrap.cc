@@ -2,6 +2,8 @@
 // apply (membership.md §2-§4).
 #include "shard/driver/bootstrap.h"
 
+#include "shard/config/config_errc.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -37,6 +39,54 @@ absl::StatusOr<bool> MetaExists(StorageEngine* engine, GroupId gid, std::string_
   if (s.IsNotFound()) return false;
   if (!s.ok()) return FromRocksStatus(s, "meta read");
   return true;
+}
+
+absl::StatusOr<std::optional<std::string>> MetaGet(StorageEngine* engine, GroupId gid,
+                                                   std::string_view name) {
+  std::string value;
+  rocksdb::Status s =
+      engine->db()->Get(rocksdb::ReadOptions(), engine->meta(), MetaKey(gid, name), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocksStatus(s, "meta read");
+  return value;
+}
+
+// membership.md §4: until the first committed membership change (bootstrap_era = 1) the
+// declared list must be the one the group was bootstrapped with; afterwards the persisted
+// membership wins and the original declaration is accepted.
+absl::Status CheckDeclaredListOnRestart(StorageEngine* engine, GroupId gid,
+                                        const std::vector<Server>& declared) {
+  auto era = MetaGet(engine, gid, meta::kBootstrapEra);
+  if (!era.ok()) return era.status();
+  if (!era->has_value() || **era != std::string(1, '\x01')) {
+    spdlog::info("group {}: membership changed since bootstrap; the persisted membership wins",
+                 gid);
+    return absl::OkStatus();
+  }
+  auto stored_bytes = MetaGet(engine, gid, meta::kBootstrap);
+  if (!stored_bytes.ok()) return stored_bytes.status();
+  if (!stored_bytes->has_value()) {
+    return ConfigError(
+        ConfigErrc::kCorruptGroupState,
+        absl::StrCat("group ", gid, " is in its bootstrap era without a bootstrap record"));
+  }
+  auto stored = DecodeBootstrapRecord(**stored_bytes);
+  if (!stored.ok()) return stored.status();
+  std::vector<Server> sorted = declared;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Server& a, const Server& b) { return a.node_id < b.node_id; });
+  ListHashBytes declared_hash = ListHash(sorted);
+  if (declared_hash != stored->list_hash) {
+    return ConfigError(
+        ConfigErrc::kClusterMismatch,
+        absl::StrCat("group ", gid, ": the declared bootstrap list (hash ",
+                     ListHashHex(declared_hash),
+                     ") differs from the list the group was bootstrapped with (hash ",
+                     ListHashHex(stored->list_hash),
+                     ") and no membership change has happened since; restore the original "
+                     "--raftGroupPeers, or wipe the group to bootstrap anew"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -118,6 +168,7 @@ absl::StatusOr<BootstrapOutcome> BootstrapGroupIfNeeded(StorageEngine* engine, G
   if (!initialized.ok()) return initialized.status();
   if (*initialized) {
     if (voters != nullptr) {
+      if (absl::Status s = CheckDeclaredListOnRestart(engine, gid, *voters); !s.ok()) return s;
       spdlog::info("group {}: group already initialized; bootstrap declaration ignored", gid);
     }
     return BootstrapOutcome::kAlreadyInitialized;

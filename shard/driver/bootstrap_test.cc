@@ -3,6 +3,7 @@
 #include "shard/driver/bootstrap.h"
 
 #include "gtest/gtest.h"
+#include "shard/config/config_errc.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
 #include "shard/storage/keys.h"
@@ -84,13 +85,53 @@ TEST(BootstrapTest, WritesEverythingOnceAndNeverAgain) {
   EXPECT_EQ(MetaGet(e, 7, meta::kBootstrapEra), std::string(1, '\x01'));
   EXPECT_EQ(*e->LastAppliedIndex(7), (AppliedIndex{3, true}));
 
-  // A second open with a different list changes nothing.
-  std::vector<Server> other = list;
-  other.pop_back();
-  auto again = BootstrapGroupIfNeeded(e, log->get(), 7, &other);
-  ASSERT_TRUE(again.ok());
+  // A second open with the same list (in any order) changes nothing.
+  std::vector<Server> reversed(list.rbegin(), list.rend());
+  auto again = BootstrapGroupIfNeeded(e, log->get(), 7, &reversed);
+  ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, BootstrapOutcome::kAlreadyInitialized);
   EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u);
+}
+
+TEST(MembershipRestartTest, EditedListInBootstrapEraRejected) {
+  storage_testing::TempDir dir;
+  auto engine = StorageEngine::Open(dir.path(), {});
+  ASSERT_TRUE(engine.ok());
+  StorageEngine* e = engine->get();
+  auto log = GroupLog::Load(e, 7);
+  ASSERT_TRUE(log.ok());
+  std::vector<Server> list = ThreeVoters();
+  ASSERT_TRUE(BootstrapGroupIfNeeded(e, log->get(), 7, &list).ok());
+
+  std::vector<Server> edited = list;
+  edited.pop_back();
+  auto rejected = BootstrapGroupIfNeeded(e, log->get(), 7, &edited);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_EQ(GetConfigErrc(rejected.status()), ConfigErrc::kClusterMismatch);
+  std::string message(rejected.status().message());
+  EXPECT_NE(message.find("group 7"), std::string::npos) << message;
+  EXPECT_NE(message.find(ListHashHex(ListHash(list))), std::string::npos) << message;
+  EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u) << "nothing written";
+}
+
+TEST(MembershipRestartTest, OriginalListAfterMembershipChangeAccepted) {
+  storage_testing::TempDir dir;
+  auto engine = StorageEngine::Open(dir.path(), {});
+  ASSERT_TRUE(engine.ok());
+  StorageEngine* e = engine->get();
+  auto log = GroupLog::Load(e, 7);
+  ASSERT_TRUE(log.ok());
+  std::vector<Server> list = ThreeVoters();
+  ASSERT_TRUE(BootstrapGroupIfNeeded(e, log->get(), 7, &list).ok());
+  // A committed membership change clears the era (what conf-change apply writes).
+  rocksdb::WriteBatch batch;
+  batch.Put(e->meta(), MetaKey(7, meta::kBootstrapEra), std::string(1, '\0'));
+  ASSERT_TRUE(e->Write(batch, true).ok());
+  std::vector<Server> edited = list;
+  edited.pop_back();
+  auto outcome = BootstrapGroupIfNeeded(e, log->get(), 7, &edited);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(*outcome, BootstrapOutcome::kAlreadyInitialized);
 }
 
 TEST(BootstrapTest, JoinerWithoutListAndCorruptState) {
