@@ -37,6 +37,8 @@ PACKAGES=(
   # real Redis peers for integration tests and side-by-side benchmarks
   redis-tools
   redis-server
+  python3-redis
+  python3-pytest
 )
 
 case "${1:-}" in

@@ -10,6 +10,7 @@
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
 #include "shard/driver/driver.h"
+#include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
 #include "shard/transport/grpc_transport.h"
 #include "spdlog/spdlog.h"
@@ -44,8 +45,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (const std::string& w : membership->warnings) spdlog::warn("{}", w);
-  // Accepted for forward compatibility of config files; not acted on yet (no snapshots,
-  // metrics or Redis listener in this build). Say so rather than pretend.
+  // Accepted for forward compatibility of config files; not acted on yet (no snapshots or
+  // metrics in this build). Say so rather than pretend.
   if (!flags->metrics_address.empty()) {
     spdlog::warn("--metricsAddress is not served yet by this build; ignoring {}",
                  flags->metrics_address);
@@ -91,12 +92,20 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", Str(s));
     return kExitRuntime;
   }
-  spdlog::info("tessera-shard {} serving {} group(s); raft listeners started", flags->raft_id,
-               membership->groups.size());
+  RedisServer redis((*driver).get(),
+                    RedisServerOptionsFromMembership(*membership, flags->redis_address));
+  if (absl::Status s = redis.Start(); !s.ok()) {
+    spdlog::error("cannot serve Redis on {}: {}", flags->redis_address, Str(s));
+    (*driver)->Stop();
+    return kExitRuntime;
+  }
+  spdlog::info("tessera-shard {} serving {} group(s); Redis on {}", flags->raft_id,
+               membership->groups.size(), flags->redis_address);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  redis.Stop();       // no new requests; waiting ones fail when the driver stops
   (*driver)->Stop();  // stops the transport too, after the driver thread has exited
   driver->reset();
   transport.reset();

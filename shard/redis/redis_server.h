@@ -1,0 +1,59 @@
+// The shard's Redis listener: one libuv loop thread parsing RESP, routing each key to its group,
+// queueing proposals and reads to the driver, and replying in request order per client.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "shard/config/membership_flags.h"
+#include "shard/driver/driver.h"
+#include "shard/membership/server.h"
+#include "shard/redis/resp.h"
+
+namespace tessera::shard {
+
+struct RedisServerOptions {
+  std::string address;          // --redisAddress, IPv4 host:port; port 0 picks a free port
+  std::vector<GroupId> groups;  // hosted groups, ascending; slots are spread evenly over them
+  // Group members (node id -> raft listener), to turn a NOT_LEADER hint into a raft address.
+  absl::flat_hash_map<GroupId, std::vector<Server>> members;
+  std::map<std::string, std::string> redis_map;  // raft listener -> Redis address (§6)
+  RequestLimits limits;
+  size_t max_query_buffer = size_t{1} << 30;  // unparsed input per client; over it: error, close
+  size_t max_pending_commands = 1024;  // per client, parsed and unanswered; then stop reading
+  size_t max_output_backlog = size_t{64} << 20;  // unsent reply bytes before reading pauses
+};
+
+// Groups, bootstrap lists and the Redis map from the resolved membership flags.
+RedisServerOptions RedisServerOptionsFromMembership(const MembershipConfig& config,
+                                                    std::string redis_address);
+
+class RedisServer {
+ public:
+  // The driver must outlive the server.
+  RedisServer(Driver* driver, RedisServerOptions options);
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  // Binds and listens (errors are returned here), then runs the loop on its own thread.
+  absl::Status Start();
+  // Closes the listener and every client, and joins the loop thread. Idempotent.
+  void Stop();
+
+  // The bound port (after Start).
+  int port() const;
+  // Replaces the Redis map (a rolling reload, membership.md §6). Thread-safe.
+  void SetRedisMap(std::map<std::string, std::string> redis_map);
+
+ private:
+  class Loop;
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace tessera::shard

@@ -1,0 +1,554 @@
+// RedisServer over real sockets with hiredis: commands and their Redis texts, pipelining order,
+// protocol errors closing only the offending client, limits, CROSSSLOT on a single node hosting
+// two groups, and MOVED/TRYAGAIN from a follower of a three-node in-process cluster.
+#include "shard/redis/redis_server.h"
+
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "shard/driver/loopback_transport.h"
+#include "shard/membership/node_id.h"
+#include "shard/storage/storage_testing.h"
+
+namespace tessera::shard {
+namespace {
+
+using std::chrono::milliseconds;
+using storage_testing::TempDir;
+
+constexpr milliseconds kWait{10'000};
+constexpr GroupId kGroups[] = {1, 2};
+// Slots 0..8191 belong to group 1 and 8192..16383 to group 2.
+constexpr char kKeyInGroup1[] = "bar";  // slot 5061
+constexpr char kKeyInGroup2[] = "foo";  // slot 12182
+
+// Bounded poll: true as soon as `pred` holds, false at the deadline.
+bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = kWait) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return pred();
+}
+
+struct ContextFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Context = std::unique_ptr<redisContext, ContextFree>;
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+Context Connect(int port) {
+  timeval tv{10, 0};
+  Context c(redisConnectWithTimeout("127.0.0.1", port, tv));
+  EXPECT_TRUE(c != nullptr && c->err == 0) << (c ? c->errstr : "null context");
+  if (c) redisSetTimeout(c.get(), tv);
+  return c;
+}
+
+Reply Command(redisContext* c, const std::vector<std::string>& argv) {
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  for (const std::string& a : argv) {
+    ptrs.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return Reply(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+}
+
+// "status:OK", "error:...", "int:3", "str:v", "nil", "array:0".
+std::string Describe(const Reply& r) {
+  if (!r) return "no reply";
+  switch (r->type) {
+    case REDIS_REPLY_STATUS:
+      return absl::StrCat("status:", std::string(r->str, r->len));
+    case REDIS_REPLY_ERROR:
+      return absl::StrCat("error:", std::string(r->str, r->len));
+    case REDIS_REPLY_INTEGER:
+      return absl::StrCat("int:", r->integer);
+    case REDIS_REPLY_STRING:
+      return absl::StrCat("str:", std::string(r->str, r->len));
+    case REDIS_REPLY_NIL:
+      return "nil";
+    case REDIS_REPLY_ARRAY:
+      return absl::StrCat("array:", r->elements);
+    default:
+      return absl::StrCat("type:", r->type);
+  }
+}
+
+std::string Exec(redisContext* c, const std::vector<std::string>& argv) {
+  return Describe(Command(c, argv));
+}
+
+// A plain TCP client for bytes hiredis would never send.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }
+  ~RawClient() { close(fd_); }
+
+  void Send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server may already have closed
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  // Reads until the server closes the connection or the deadline; returns what arrived.
+  std::string ReadUntilClosed(bool* closed, milliseconds timeout = kWait) {
+    std::string out;
+    *closed = false;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        *closed = true;
+        return out;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+  // Reads until `expected` bytes arrived or the deadline.
+  std::string ReadBytes(size_t expected, milliseconds timeout = kWait) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// One shard process: RocksDB, a loopback transport, a driver over `lists`, a Redis listener.
+struct Shard {
+  Shard(LoopbackHub* hub, NodeId id, std::map<GroupId, std::string> groups,
+        absl::flat_hash_map<GroupId, std::vector<Server>> lists, RedisServerOptions redis) {
+    auto opened = StorageEngine::Open(dir.path(), EngineOptions{});
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    engine = *std::move(opened);
+    transport = std::make_unique<LoopbackTransport>(hub, id);
+    DriverOptions o;
+    o.node_id = id;
+    o.groups = std::move(groups);
+    o.bootstrap_lists = lists;
+    o.tick_interval = milliseconds(10);
+    auto d = Driver::Open(engine.get(), transport.get(), o);
+    EXPECT_TRUE(d.ok()) << d.status();
+    driver = *std::move(d);
+    EXPECT_TRUE(driver->Start().ok());
+    redis.address = "127.0.0.1:0";
+    for (const auto& [g, address] : o.groups) redis.groups.push_back(g);
+    redis.members = std::move(lists);
+    server = std::make_unique<RedisServer>(driver.get(), std::move(redis));
+    const absl::Status started = server->Start();
+    EXPECT_TRUE(started.ok()) << started;
+  }
+  ~Shard() {
+    server->Stop();
+    driver->Stop();
+    server.reset();
+    driver.reset();
+    transport.reset();
+    EXPECT_TRUE(engine->Close().ok());
+  }
+
+  bool Leads(GroupId g) const {
+    auto st = driver->Status(g);
+    return st.ok() && st->role == raft::Role::kLeader;
+  }
+
+  TempDir dir;
+  std::unique_ptr<StorageEngine> engine;
+  std::unique_ptr<LoopbackTransport> transport;
+  std::unique_ptr<Driver> driver;
+  std::unique_ptr<RedisServer> server;
+};
+
+std::unique_ptr<Shard> SingleNode(LoopbackHub* hub, RedisServerOptions redis = {}) {
+  const NodeId id = DeriveNodeId("n1");
+  std::map<GroupId, std::string> groups;
+  absl::flat_hash_map<GroupId, std::vector<Server>> lists;
+  for (GroupId g : kGroups) {
+    groups[g] = absl::StrCat("10.0.0.1:505", g);
+    lists[g] = {Server{id, "n1", groups[g], true}};
+  }
+  auto shard = std::make_unique<Shard>(hub, id, groups, lists, std::move(redis));
+  for (GroupId g : kGroups) {
+    EXPECT_TRUE(WaitFor([&] { return shard->Leads(g); })) << "group " << g;
+  }
+  return shard;
+}
+
+class SingleNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shard_ = SingleNode(&hub_);
+    ctx_ = Connect(shard_->server->port());
+    ASSERT_TRUE(ctx_ != nullptr);
+  }
+  void TearDown() override {
+    ctx_.reset();
+    shard_.reset();
+  }
+  int port() const { return shard_->server->port(); }
+
+  LoopbackHub hub_;
+  std::unique_ptr<Shard> shard_;
+  Context ctx_;
+};
+
+TEST_F(SingleNodeTest, PingEchoCommandHello) {
+  EXPECT_EQ(Exec(ctx_.get(), {"PING"}), "status:PONG");
+  EXPECT_EQ(Exec(ctx_.get(), {"ping", "hi there"}), "str:hi there");
+  EXPECT_EQ(Exec(ctx_.get(), {"ECHO", std::string("a\0\r\nb", 5)}),
+            "str:" + std::string("a\0\r\nb", 5));
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND"}), "array:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "3"}),
+            "error:NOPROTO sorry, this protocol version is not supported");
+}
+
+TEST_F(SingleNodeTest, SetGetDelExists) {
+  const std::string g1 = kKeyInGroup1;
+  const std::string g2 = kKeyInGroup2;
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", g1, "v1"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"set", g2, std::string("x\0y", 3)}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "str:v1");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g2}), "str:" + std::string("x\0y", 3));
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", g1, "v2"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "str:v2");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "{bar}.a", "1"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", g1, "{bar}.a", "{bar}.b", g1}), "int:3");
+  EXPECT_EQ(Exec(ctx_.get(), {"DEL", g1, "{bar}.a", "{bar}.b", g1}), "int:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", g1, "{bar}.a"}), "int:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"DEL", g1}), "int:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g2}), "str:" + std::string("x\0y", 3));
+}
+
+TEST_F(SingleNodeTest, CrossSlotAcrossGroups) {
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", kKeyInGroup1, "1"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"DEL", kKeyInGroup1, kKeyInGroup2}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", kKeyInGroup2, kKeyInGroup1}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", kKeyInGroup1}), "str:1");  // nothing was deleted
+}
+
+TEST_F(SingleNodeTest, ErrorTexts) {
+  EXPECT_EQ(Exec(ctx_.get(), {"NOSUCH", "a", "b"}),
+            "error:ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ");
+  EXPECT_EQ(Exec(ctx_.get(), {"nosuch"}),
+            "error:ERR unknown command 'nosuch', with args beginning with: ");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET"}), "error:ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", "a", "b"}),
+            "error:ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k"}),
+            "error:ERR wrong number of arguments for 'set' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"DEL"}), "error:ERR wrong number of arguments for 'del' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"PING", "a", "b"}),
+            "error:ERR wrong number of arguments for 'ping' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "10"}), "error:ERR syntax error");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", "k"}), "nil");  // the refused SET wrote nothing
+}
+
+TEST_F(SingleNodeTest, InfoHasAReplicationSectionPerGroup) {
+  Reply r = Command(ctx_.get(), {"INFO"});
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+  const std::string info(r->str, r->len);
+  for (GroupId g : kGroups) {
+    EXPECT_NE(info.find(absl::StrCat("# Replication group ", g, "\r\ngroup_id:", g, "\r\n")),
+              std::string::npos)
+        << info;
+  }
+  EXPECT_NE(info.find("role:leader\r\n"), std::string::npos) << info;
+  EXPECT_NE(info.find(absl::StrCat("leader_node_id:", DeriveNodeId("n1"), "\r\n")),
+            std::string::npos)
+      << info;
+  for (const char* field : {"term:", "commit_index:", "applied_index:"}) {
+    EXPECT_NE(info.find(field), std::string::npos) << field;
+  }
+}
+
+TEST_F(SingleNodeTest, ThousandPipelinedSetGetReplyInOrder) {
+  constexpr int kCount = 1000;
+  for (int i = 0; i < kCount; ++i) {
+    // Alternate the groups so replies from both complete out of order underneath.
+    const std::string key = absl::StrCat("key", i);
+    ASSERT_EQ(
+        redisAppendCommand(ctx_.get(), "SET %b %b", key.data(), key.size(), key.data(), key.size()),
+        REDIS_OK);
+    ASSERT_EQ(redisAppendCommand(ctx_.get(), "GET %b", key.data(), key.size()), REDIS_OK);
+  }
+  for (int i = 0; i < kCount; ++i) {
+    void* raw = nullptr;
+    ASSERT_EQ(redisGetReply(ctx_.get(), &raw), REDIS_OK) << ctx_->errstr;
+    EXPECT_EQ(Describe(Reply(static_cast<redisReply*>(raw))), "status:OK") << i;
+    ASSERT_EQ(redisGetReply(ctx_.get(), &raw), REDIS_OK) << ctx_->errstr;
+    EXPECT_EQ(Describe(Reply(static_cast<redisReply*>(raw))), absl::StrCat("str:key", i)) << i;
+  }
+}
+
+TEST_F(SingleNodeTest, PipelinedReadsSeeEarlierWritesAndNoLaterOnes) {
+  RawClient raw(port());
+  std::string request;
+  std::string expected;
+  for (int i = 0; i < 50; ++i) {
+    absl::StrAppend(&request, "SET same v", i, "\r\nGET same\r\nEXISTS same\r\n");
+    absl::StrAppend(&expected, "+OK\r\n$", absl::StrCat("v", i).size(), "\r\nv", i, "\r\n:1\r\n");
+  }
+  request += "DEL same same\r\nGET same\r\nEXISTS same\r\nDEL same\r\n";
+  expected += ":1\r\n$-1\r\n:0\r\n:0\r\n";
+  raw.Send(request);
+  EXPECT_EQ(raw.ReadBytes(expected.size()), expected);
+}
+
+TEST_F(SingleNodeTest, QuitRepliesOkThenCloses) {
+  RawClient raw(port());
+  raw.Send("PING\r\nQUIT\r\nPING\r\n");
+  bool closed = false;
+  EXPECT_EQ(raw.ReadUntilClosed(&closed), "+PONG\r\n+OK\r\n");
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(SingleNodeTest, InlineCommands) {
+  RawClient raw(port());
+  raw.Send("SET \"inline key\" 'a b'\r\nGET \"inline key\"\r\n\r\nEXISTS \"inline key\"\n");
+  const std::string expected = "+OK\r\n$3\r\na b\r\n:1\r\n";
+  EXPECT_EQ(raw.ReadBytes(expected.size()), expected);
+}
+
+TEST_F(SingleNodeTest, MalformedRequestClosesOnlyThatClient) {
+  RawClient raw(port());
+  raw.Send("PING\r\n*1\r\nx3\r\nPING\r\n");
+  bool closed = false;
+  EXPECT_EQ(raw.ReadUntilClosed(&closed),
+            "+PONG\r\n-ERR Protocol error: expected '$', got 'x'\r\n");
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "still", "works"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", "still"}), "str:works");
+}
+
+TEST_F(SingleNodeTest, ProtocolLimits) {
+  struct Case {
+    std::string input;
+    std::string reply;
+  };
+  const Case cases[] = {
+      {"*1\r\n$536870913\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
+      {"*2000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"},
+      {"*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
+      {std::string(70 * 1024, 'a'), "-ERR Protocol error: too big inline request\r\n"},
+      {"GET \"k\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"},
+  };
+  for (const Case& c : cases) {
+    RawClient raw(port());
+    raw.Send(c.input);
+    bool closed = false;
+    EXPECT_EQ(raw.ReadUntilClosed(&closed), c.reply);
+    EXPECT_TRUE(closed) << c.reply;
+  }
+  EXPECT_EQ(Exec(ctx_.get(), {"PING"}), "status:PONG");
+}
+
+TEST(RedisServerTest, QueryBufferLimit) {
+  LoopbackHub hub;
+  RedisServerOptions options;
+  options.max_query_buffer = 64 * 1024;
+  auto shard = SingleNode(&hub, options);
+  RawClient raw(shard->server->port());
+  // A legal 1 MiB bulk that would have to sit in the buffer whole.
+  raw.Send("*2\r\n$4\r\nECHO\r\n$1048576\r\n" + std::string(200 * 1024, 'x'));
+  bool closed = false;
+  EXPECT_EQ(raw.ReadUntilClosed(&closed), "-ERR Protocol error: query buffer limit exceeded\r\n");
+  EXPECT_TRUE(closed);
+  Context ok = Connect(shard->server->port());
+  EXPECT_EQ(Exec(ok.get(), {"ECHO", std::string(1000, 'y')}), "str:" + std::string(1000, 'y'));
+}
+
+TEST(RedisServerTest, StopIsIdempotentAndClosesClients) {
+  LoopbackHub hub;
+  auto shard = SingleNode(&hub);
+  RawClient raw(shard->server->port());
+  raw.Send("PING\r\n");
+  EXPECT_EQ(raw.ReadBytes(7), "+PONG\r\n");
+  shard->server->Stop();
+  bool closed = false;
+  raw.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  shard->server->Stop();
+}
+
+TEST(RedisServerTest, BadAddressIsAnError) {
+  LoopbackHub hub;
+  auto shard = SingleNode(&hub);
+  RedisServerOptions o;
+  o.address = "nonsense";
+  o.groups = {1, 2};
+  RedisServer bad(shard->driver.get(), o);
+  EXPECT_FALSE(bad.Start().ok());
+  // The port the shard already listens on is taken.
+  o.address = absl::StrCat("127.0.0.1:", shard->server->port());
+  RedisServer taken(shard->driver.get(), o);
+  EXPECT_FALSE(taken.Start().ok());
+}
+
+TEST(RedisServerTest, OptionsFromMembership) {
+  MembershipConfig config;
+  config.groups = {{1, "10.0.0.1:5051"}, {2, "10.0.0.1:5052"}};
+  config.bootstrap_lists[1] = {Server{7, "n1", "10.0.0.1:5051", true}};
+  config.redis_map = {{"10.0.0.1:5051", "10.0.0.1:6379"}, {"10.0.0.1:5052", "10.0.0.1:6379"}};
+  const RedisServerOptions o = RedisServerOptionsFromMembership(config, "0.0.0.0:6379");
+  EXPECT_EQ(o.address, "0.0.0.0:6379");
+  EXPECT_EQ(o.groups, (std::vector<GroupId>{1, 2}));
+  EXPECT_EQ(o.members.at(1), config.bootstrap_lists.at(1));
+  EXPECT_EQ(o.redis_map, config.redis_map);
+}
+
+// Three shards × two groups; each shard's Redis map covers every raft address (§6).
+class ClusterTest : public ::testing::Test {
+ protected:
+  static std::string RaftAddress(int i, GroupId g) {
+    return absl::StrCat("10.0.0.", i + 1, ":505", g);
+  }
+
+  void SetUp() override {
+    absl::flat_hash_map<GroupId, std::vector<Server>> lists;
+    for (int i = 0; i < 3; ++i) {
+      const std::string raft_id = absl::StrCat("n", i + 1);
+      for (GroupId g : kGroups) {
+        lists[g].push_back(Server{DeriveNodeId(raft_id), raft_id, RaftAddress(i, g), true});
+      }
+    }
+    for (auto& [g, list] : lists) {
+      std::sort(list.begin(), list.end(),
+                [](const Server& a, const Server& b) { return a.node_id < b.node_id; });
+    }
+    for (int i = 0; i < 3; ++i) {
+      std::map<GroupId, std::string> groups;
+      for (GroupId g : kGroups) groups[g] = RaftAddress(i, g);
+      shards_.push_back(std::make_unique<Shard>(&hub_, DeriveNodeId(absl::StrCat("n", i + 1)),
+                                                groups, lists, RedisServerOptions{}));
+    }
+    // Ports are known only after every listener is bound.
+    for (int i = 0; i < 3; ++i) {
+      for (GroupId g : kGroups) redis_map_[RaftAddress(i, g)] = RedisAddress(i);
+    }
+    for (auto& s : shards_) s->server->SetRedisMap(redis_map_);
+  }
+
+  void TearDown() override { shards_.clear(); }
+
+  std::string RedisAddress(int i) const {
+    return absl::StrCat("127.0.0.1:", shards_[static_cast<size_t>(i)]->server->port());
+  }
+
+  // The index of the leader of `g` once every shard agrees on it.
+  int AgreedLeader(GroupId g) {
+    int leader = -1;
+    WaitFor([&] {
+      NodeId agreed = 0;
+      leader = -1;
+      for (int i = 0; i < 3; ++i) {
+        auto st = shards_[static_cast<size_t>(i)]->driver->Status(g);
+        if (!st.ok() || st->leader == 0 || (agreed != 0 && st->leader != agreed)) return false;
+        agreed = st->leader;
+        if (st->role == raft::Role::kLeader) leader = i;
+      }
+      return leader >= 0;
+    });
+    return leader;
+  }
+
+  LoopbackHub hub_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::map<std::string, std::string> redis_map_;
+};
+
+TEST_F(ClusterTest, FollowerRepliesMovedToTheLeaderWhichAcceptsTheWrite) {
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
+  const std::string moved = absl::StrCat("error:MOVED 5061 ", RedisAddress(leader));
+  EXPECT_EQ(Exec(f.get(), {"SET", kKeyInGroup1, "v"}), moved);
+  EXPECT_EQ(Exec(f.get(), {"GET", kKeyInGroup1}), moved);
+  EXPECT_EQ(Exec(f.get(), {"DEL", kKeyInGroup1}), moved);
+
+  // Follow the redirect as a cluster client would.
+  Reply r = Command(f.get(), {"SET", kKeyInGroup1, "v"});
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ERROR);
+  const std::string target = std::string(r->str, r->len).substr(std::string("MOVED 5061 ").size());
+  const int port = std::stoi(target.substr(target.rfind(':') + 1));
+  Context l = Connect(port);
+  EXPECT_EQ(Exec(l.get(), {"SET", kKeyInGroup1, "v"}), "status:OK");
+  EXPECT_EQ(Exec(l.get(), {"GET", kKeyInGroup1}), "str:v");
+  EXPECT_EQ(Exec(l.get(), {"DEL", kKeyInGroup1}), "int:1");
+}
+
+TEST_F(ClusterTest, UnmappedLeaderIsTryAgain) {
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  shards_[static_cast<size_t>(follower)]->server->SetRedisMap({});
+  Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
+  EXPECT_EQ(Exec(f.get(), {"SET", kKeyInGroup1, "v"}),
+            "error:TRYAGAIN leader redis address unknown");
+}
+
+TEST_F(ClusterTest, NoLeaderIsTryAgain) {
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  // Cut every link: once the isolated followers' elections start, no leader is known to them.
+  const int follower = (leader + 1) % 3;
+  const NodeId follower_id = DeriveNodeId(absl::StrCat("n", follower + 1));
+  hub_.Isolate(follower_id);
+  Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
+  std::string last;
+  EXPECT_TRUE(WaitFor([&] {
+    last = Exec(f.get(), {"GET", kKeyInGroup1});
+    return last == "error:TRYAGAIN no leader for the group yet";
+  })) << last;
+  hub_.HealAll();
+}
+
+}  // namespace
+}  // namespace tessera::shard

@@ -1,0 +1,168 @@
+"""Integration: 3 tessera-shard processes x 2 groups on loopback, bootstrapped with
+--raftGroupPeers, driven with a real Redis client (redis-py)."""
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+import redis
+
+from shard_cluster import ShardCluster, wait_for
+
+BINARY = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
+
+
+def info_groups(client):
+    """INFO as {group_id: {field: value}}, one entry per '# Replication group' section."""
+    client.set_response_callback("INFO", lambda raw, **kw: raw)
+    text = client.execute_command("INFO")
+    if isinstance(text, bytes):
+        text = text.decode()
+    groups, current = {}, None
+    for line in text.splitlines():
+        m = re.match(r"# Replication group (\d+)", line)
+        if m:
+            current = groups.setdefault(int(m.group(1)), {})
+        elif current is not None and ":" in line:
+            k, v = line.split(":", 1)
+            current[k] = v
+    return groups
+
+
+def leaders(cluster):
+    """{group: leader Node}, only when every live node agrees on one leader per group."""
+    views = {}
+    for n in cluster.nodes:
+        if n.proc is None:
+            continue
+        for g, f in info_groups(n.client()).items():
+            if f.get("role") == "leader":
+                views.setdefault(g, set()).add(n.raft_id)
+    result = {}
+    for g in cluster.groups:
+        ids = views.get(g, set())
+        if len(ids) != 1:
+            return None
+        result[g] = next(n for n in cluster.nodes if n.raft_id in ids)
+    return result
+
+
+def wait_leaders(cluster, timeout):
+    return wait_for(lambda: leaders(cluster), timeout, "one leader per group")
+
+
+def group_of_slot(groups, slot):
+    """routing::RoutingTable::EvenSpread: contiguous ranges in id order, the first
+    16384 % n groups one slot larger."""
+    groups = sorted(groups)
+    base, extra = divmod(16384, len(groups))
+    start = 0
+    for i, g in enumerate(groups):
+        count = base + (1 if i < extra else 0)
+        if slot < start + count:
+            return g
+        start += count
+    raise AssertionError(slot)
+
+
+def key_in_group(cluster, group, prefix="k"):
+    """The first key `prefix<i>` the shard routes to `group`."""
+    for i in range(10000):
+        key = f"{prefix}{i}"
+        if group_of_slot(cluster.groups, crc16_slot(key)) == group:
+            return key
+    raise AssertionError(f"no key for group {group}")
+
+
+def crc16_slot(key):
+    crc = 0
+    for ch in key.encode():
+        crc ^= ch << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc % 16384
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = ShardCluster(BINARY, str(tmp_path))
+    c.start_all()
+    yield c
+    c.stop_all(signal.SIGKILL)
+
+
+def test_every_group_elects_a_leader(cluster):
+    found = wait_leaders(cluster, 15)
+    assert set(found) == {1, 2}
+    for n in cluster.nodes:
+        groups = info_groups(n.client())
+        for g in (1, 2):
+            assert groups[g]["role"] in ("leader", "follower")
+            assert groups[g].get("voters") == "3", groups[g]
+
+
+def test_write_to_follower_is_moved_then_succeeds_at_leader(cluster):
+    found = wait_leaders(cluster, 15)
+    for g in (1, 2):
+        key = key_in_group(cluster, g)
+        leader = found[g]
+        follower = next(n for n in cluster.nodes if n is not leader)
+        with pytest.raises(redis.ResponseError) as moved:
+            follower.client().set(key, "v1")
+        m = re.match(r"MOVED (\d+) (\S+)", str(moved.value))
+        assert m, str(moved.value)
+        assert int(m.group(1)) == crc16_slot(key)
+        assert m.group(2) == leader.redis_address
+        host, port = m.group(2).split(":")
+        target = redis.Redis(host=host, port=int(port), decode_responses=True)
+        assert target.set(key, "v1") is True
+        assert target.get(key) == "v1"
+
+
+def test_leader_killed_new_leader_and_acknowledged_writes_survive(cluster):
+    found = wait_leaders(cluster, 15)
+    acked = {}
+    for g in (1, 2):
+        for i in range(20):
+            key = key_in_group(cluster, g, prefix=f"g{g}x{i}-")
+            assert found[g].client().set(key, f"val{i}") is True
+            acked[key] = (g, f"val{i}")
+    victim = found[1]
+    cluster.stop(victim, signal.SIGKILL)
+    # Three election timeouts, plus the time the survivors need to notice.
+    new = wait_for(lambda: leaders(cluster), 3 * cluster.ELECTION_MS / 1000 + 3,
+                   "a new leader after kill -9")
+    assert new[1] is not victim
+    for key, (g, value) in acked.items():
+        assert new[g].client().get(key) == value, key
+
+
+def test_restart_all_keeps_data_and_never_rebootstraps(cluster):
+    found = wait_leaders(cluster, 15)
+    key = key_in_group(cluster, 1)
+    assert found[1].client().set(key, "durable") is True
+    codes = cluster.stop_all(signal.SIGTERM)
+    assert codes == [0, 0, 0], codes
+    cluster.start_all()
+    found = wait_leaders(cluster, 15)
+    assert found[1].client().get(key) == "durable"
+    for n in cluster.nodes:
+        log = cluster.log(n)
+        assert log.count("bootstrapped with 3 voters") == 2, "one bootstrap per group, ever"
+        assert "group already initialized; bootstrap declaration ignored" in log
+
+
+def test_restart_with_edited_bootstrap_list_fails_clearly(cluster):
+    wait_leaders(cluster, 15)
+    cluster.stop_all(signal.SIGTERM)
+    node = cluster.nodes[0]
+    # The same flags, except that n3 is no longer declared.
+    edited = cluster.group_peers(cluster.nodes[:2])
+    proc = subprocess.run(cluster.args(node, peers=edited), capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "kClusterMismatch" in out
+    assert "group 1" in out
