@@ -702,6 +702,11 @@ std::string RedisServer::Loop::InfoText() const {
   std::string text =
       absl::StrCat("# Server\r\ntessera_node_id:", driver_->node_id(), "\r\ntcp_port:", port_,
                    "\r\nconnected_clients:", clients_.size(), "\r\n");
+  DriverCounters c = driver_->counters();
+  absl::StrAppend(&text, "\r\n# Persistence\r\nraft_log_syncs:", c.log_syncs,
+                  "\r\nraft_entries_persisted:", c.entries_persisted,
+                  "\r\napply_batches:", c.apply_batches, "\r\nentries_applied:", c.entries_applied,
+                  "\r\n");
   for (GroupId g : options_.groups) {
     absl::StrAppend(&text, "\r\n# Replication group ", g, "\r\ngroup_id:", g, "\r\n");
     auto st = driver_->Status(g);
