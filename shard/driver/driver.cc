@@ -239,29 +239,16 @@ void Driver::Stop() {
 }
 
 void Driver::Propose(GroupId gid, std::string command, Callback done) {
-  Request r{Request::Kind::kPropose, gid, std::move(command),
-            Waiter{std::move(done), Clock::now() + options_.request_timeout}};
-  absl::Status refusal;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) {
-      refusal = absl::UnavailableError("driver stopped");
-    } else if (requests_.size() >= options_.request_queue_capacity) {
-      refusal = absl::ResourceExhaustedError("BUSY: driver request queue full");
-    } else {
-      requests_.push_back(std::move(r));
-    }
-  }
-  if (!refusal.ok()) {
-    r.waiter.done(refusal);
-    return;
-  }
-  wake_.notify_one();
+  Enqueue(Request{Request::Kind::kPropose, gid, std::move(command),
+                  Waiter{std::move(done), Clock::now() + options_.request_timeout}});
 }
 
 void Driver::Read(GroupId gid, Callback done) {
-  Request r{Request::Kind::kRead, gid, std::string(),
-            Waiter{std::move(done), Clock::now() + options_.request_timeout}};
+  Enqueue(Request{Request::Kind::kRead, gid, std::string(),
+                  Waiter{std::move(done), Clock::now() + options_.request_timeout}});
+}
+
+void Driver::Enqueue(Request r) {
   absl::Status refusal;
   {
     std::lock_guard<std::mutex> lock(mu_);

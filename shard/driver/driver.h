@@ -128,6 +128,8 @@ class Driver {
 
   Driver(StorageEngine* engine, Transport* transport, DriverOptions options);
 
+  // Queues a request for the driver thread, or refuses it at once (stopped, queue full).
+  void Enqueue(Request r);
   void Run();
   void StepInbound(std::deque<GroupMessage>& inbound,
                    std::vector<std::pair<GroupId, raft::NodeId>>& unreachable);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "raft/errors.h"
 #include "raft/memory_storage.h"
@@ -33,13 +34,7 @@ using storage_testing::TempDir;
 constexpr GroupId kTopGroup = UINT64_MAX - 1;  // the highest valid group id
 
 std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
 }
 
 Entry E(uint64_t index, uint64_t term, std::string data = {}) {
