@@ -6,10 +6,12 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "shard/config/config_errc.h"
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
 #include "shard/driver/driver.h"
+#include "shard/metrics/metrics_http.h"
 #include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
 #include "shard/transport/grpc_transport.h"
@@ -45,12 +47,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (const std::string& w : membership->warnings) spdlog::warn("{}", w);
-  // Accepted for forward compatibility of config files; not acted on yet (no snapshots or
-  // metrics in this build). Say so rather than pretend.
-  if (!flags->metrics_address.empty()) {
-    spdlog::warn("--metricsAddress is not served yet by this build; ignoring {}",
-                 flags->metrics_address);
-  }
+  // Accepted for forward compatibility of config files; not acted on yet (no snapshots in
+  // this build). Say so rather than pretend.
   spdlog::warn(
       "snapshots are not taken yet by this build: --raftSnapshotCount, "
       "--raftLogRetainEntries and --raftMaxSnapshotBytes have no effect");
@@ -99,12 +97,23 @@ int main(int argc, char** argv) {
     (*driver)->Stop();
     return kExitRuntime;
   }
+  MetricsHttpServer metrics(&tessera::common::DefaultRegistry());
+  if (!flags->metrics_address.empty()) {
+    if (absl::Status s = metrics.Start(flags->metrics_address); !s.ok()) {
+      spdlog::error("cannot serve /metrics on {}: {}", flags->metrics_address, Str(s));
+      redis.Stop();
+      (*driver)->Stop();
+      return kExitRuntime;
+    }
+    spdlog::info("serving /metrics on {}", flags->metrics_address);
+  }
   spdlog::info("tessera-shard {} serving {} group(s); Redis on {}", flags->raft_id,
                membership->groups.size(), flags->redis_address);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  metrics.Stop();
   redis.Stop();       // no new requests; waiting ones fail when the driver stops
   (*driver)->Stop();  // stops the transport too, after the driver thread has exited
   driver->reset();

@@ -10,6 +10,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "raft/errors.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/membership/node_id.h"
@@ -61,6 +62,73 @@ uint64_t RandomU64() {
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
+// The driver's families in the process-wide registry, registered once.
+struct DriverMetrics {
+  common::Family<common::Gauge>* term;
+  common::Family<common::Gauge>* commit_index;
+  common::Family<common::Gauge>* applied_index;
+  common::Family<common::Gauge>* is_leader;
+  common::Family<common::Gauge>* leader_id;
+  common::Family<common::Gauge>* state;
+  common::Family<common::Histogram>* proposal_seconds;
+  common::Histogram* log_fsync_seconds;
+  common::Histogram* log_batch_entries;
+  common::Histogram* apply_seconds;
+};
+
+const DriverMetrics& Metrics() {
+  static const DriverMetrics metrics = [] {
+    common::Registry& r = common::DefaultRegistry();
+    const std::vector<std::string> group = {"group"};
+    const std::vector<double> fast_seconds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                              0.025,  0.05,    0.1,    0.25,  0.5,    1};
+    const std::vector<double> slow_seconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    return DriverMetrics{
+        &r.AddGauge("tessera_raft_term", "Current Raft term of the local replica.", group),
+        &r.AddGauge("tessera_raft_commit_index", "Highest log index known committed.", group),
+        &r.AddGauge("tessera_raft_applied_index", "Highest log index applied locally.", group),
+        &r.AddGauge("tessera_raft_is_leader", "1 if the local replica leads the group.", group),
+        &r.AddGauge("tessera_raft_leader_id", "Node id of the known leader (0 if unknown).", group),
+        &r.AddGauge("tessera_raft_state",
+                    "Local role: 0 follower, 1 candidate, 2 leader, 3 pre-candidate.", group),
+        &r.AddHistogram("tessera_raft_proposal_seconds",
+                        "Time from Propose to the local apply completing it.", group, slow_seconds),
+        r.AddHistogram("tessera_raft_log_fsync_seconds",
+                       "Duration of the synced raft log WriteBatch (all groups).", {}, fast_seconds)
+            .Get(),
+        r.AddHistogram("tessera_raft_log_batch_entries",
+                       "Log entries in each synced raft log WriteBatch.", {},
+                       {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096})
+            .Get(),
+        r.AddHistogram("tessera_raft_apply_seconds",
+                       "Duration of applying one batch of committed entries (all groups).", {},
+                       fast_seconds)
+            .Get(),
+    };
+  }();
+  return metrics;
+}
+
+// tessera_raft_state's documented encoding, independent of the enum's order.
+double RaftStateValue(raft::Role role) {
+  switch (role) {
+    case raft::Role::kFollower:
+      return 0;
+    case raft::Role::kCandidate:
+      return 1;
+    case raft::Role::kLeader:
+      return 2;
+    case raft::Role::kPreCandidate:
+      return 3;
+  }
+  return 0;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 struct Driver::Group {
@@ -72,6 +140,14 @@ struct Driver::Group {
   absl::flat_hash_map<uint64_t, Waiter> proposals;                // request id -> waiter
   absl::flat_hash_map<std::string, Waiter> reads_awaiting_index;  // read ctx -> waiter
   std::vector<std::pair<uint64_t, Waiter>> reads_awaiting_apply;  // read index, waiter
+  // This group's children in the metrics registry, set by Open.
+  common::Gauge* term_gauge = nullptr;
+  common::Gauge* commit_gauge = nullptr;
+  common::Gauge* applied_gauge = nullptr;
+  common::Gauge* is_leader_gauge = nullptr;
+  common::Gauge* leader_gauge = nullptr;
+  common::Gauge* state_gauge = nullptr;
+  common::Histogram* proposal_seconds = nullptr;
 };
 
 absl::Status NotLeaderError(GroupId gid, raft::NodeId leader) {
@@ -123,6 +199,15 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     gids.push_back(gid);
     auto g = std::make_unique<Group>();
     g->gid = gid;
+    const std::vector<std::string> labels = {absl::StrCat(gid)};
+    const DriverMetrics& m = Metrics();
+    g->term_gauge = m.term->WithLabels(labels);
+    g->commit_gauge = m.commit_index->WithLabels(labels);
+    g->applied_gauge = m.applied_index->WithLabels(labels);
+    g->is_leader_gauge = m.is_leader->WithLabels(labels);
+    g->leader_gauge = m.leader_id->WithLabels(labels);
+    g->state_gauge = m.state->WithLabels(labels);
+    g->proposal_seconds = m.proposal_seconds->WithLabels(labels);
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
     if (!log.ok()) return log.status();
     g->log = *std::move(log);
@@ -396,9 +481,12 @@ void Driver::ProcessReady() {
   }
   if (rounds.empty()) return;
   if (log_batch.Count() > 0) {
+    const Clock::time_point write_start = Clock::now();
     if (absl::Status s = engine_->Write(log_batch, /*sync=*/true); !s.ok()) {
       Fatal("raftlog write: " + s.ToString());
     }
+    Metrics().log_fsync_seconds->Observe(SecondsSince(write_start));
+    Metrics().log_batch_entries->Observe(static_cast<double>(entries));
     log_syncs_.fetch_add(1, std::memory_order_relaxed);
     entries_persisted_.fetch_add(entries, std::memory_order_relaxed);
   }
@@ -434,6 +522,7 @@ void Driver::ProcessReady() {
   }
 
   // (f) apply every group's committed entries in one more batch.
+  const Clock::time_point apply_start = Clock::now();
   rocksdb::WriteBatch apply_batch;
   std::vector<std::pair<Group*, std::vector<AppliedEntry>>> applied;
   uint64_t applied_count = 0;
@@ -450,11 +539,14 @@ void Driver::ProcessReady() {
     apply_batches_.fetch_add(1, std::memory_order_relaxed);
     entries_applied_.fetch_add(applied_count, std::memory_order_relaxed);
   }
+  if (!applied.empty()) Metrics().apply_seconds->Observe(SecondsSince(apply_start));
   for (auto& [g, entries_applied] : applied) {
     for (AppliedEntry& a : entries_applied) {
       if (!a.proposal.has_value() || a.proposal->proposer != options_.node_id) continue;
       auto it = g->proposals.find(a.proposal->request_id);
       if (it == g->proposals.end()) continue;
+      // The waiter keeps only its deadline, which Propose set request_timeout after the call.
+      g->proposal_seconds->Observe(SecondsSince(it->second.deadline - options_.request_timeout));
       completions.emplace_back(std::move(it->second.done), std::move(a.result));
       g->proposals.erase(it);
     }
@@ -557,6 +649,12 @@ void Driver::PublishStatus() {
     st.last_index = r.log().LastIndex();
     st.applied = kv_->applied_index(gid);
     st.conf_state = r.tracker().conf_state();
+    g->term_gauge->Set(static_cast<double>(st.term));
+    g->commit_gauge->Set(static_cast<double>(st.commit));
+    g->applied_gauge->Set(static_cast<double>(st.applied));
+    g->is_leader_gauge->Set(st.role == raft::Role::kLeader ? 1 : 0);
+    g->leader_gauge->Set(static_cast<double>(st.leader));
+    g->state_gauge->Set(RaftStateValue(st.role));
     fresh.emplace(gid, std::move(st));
   }
   std::lock_guard<std::mutex> lock(status_mu_);
