@@ -351,7 +351,7 @@ void Raft::Campaign(CampaignType t) {
     vote_msg = MessageType::kVote;
     term = term_;
   }
-  if (Poll(id_, VoteRespType(vote_msg), true) == ProgressTracker::VoteResult::kWon) {
+  if (Poll(id_, true) == ProgressTracker::VoteResult::kWon) {
     // Single-voter group: won already.
     if (t == CampaignType::kPreElection) {
       Campaign(CampaignType::kElection);
@@ -373,7 +373,7 @@ void Raft::Campaign(CampaignType t) {
   }
 }
 
-ProgressTracker::VoteResult Raft::Poll(NodeId id, MessageType, bool granted) {
+ProgressTracker::VoteResult Raft::Poll(NodeId id, bool granted) {
   prs_.RecordVote(id, granted);
   return prs_.TallyVotes(nullptr, nullptr);
 }
@@ -577,8 +577,7 @@ void Raft::StepReadIndex(const Message& m) {
     return;
   }
   read_only_.AddRequest(log_.committed(), m.from, m.context);
-  const std::set<NodeId>* acks = read_only_.RecvAck(id_, m.context);
-  (void)acks;
+  read_only_.RecvAck(id_, m.context);
   BcastHeartbeat(m.context);
 }
 
@@ -714,7 +713,7 @@ absl::Status Raft::StepCandidate(Message& m) {
       break;
     default:
       if (m.type != my_resp) break;
-      switch (Poll(m.from, m.type, !m.reject)) {
+      switch (Poll(m.from, !m.reject)) {
         case ProgressTracker::VoteResult::kWon:
           if (role_ == Role::kPreCandidate) {
             Campaign(CampaignType::kElection);
@@ -833,6 +832,8 @@ bool Raft::Restore(const Snapshot& s) {
 }
 
 ConfState Raft::ApplyConfChange(const ConfChange& cc) {
+  // No node 0 exists: such a change (never proposed by this core) keeps the configuration.
+  if (cc.node_id == kNoNode) return prs_.conf_state();
   ConfState cs = prs_.conf_state();
   auto erase = [](std::vector<NodeId>& v, NodeId id) { std::erase(v, id); };
   auto insert = [](std::vector<NodeId>& v, NodeId id) {
@@ -854,7 +855,6 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
       erase(cs.learners, cc.node_id);
       break;
   }
-  if (cc.node_id == kNoNode) cs = prs_.conf_state();
   prs_.ApplyConfState(cs, log_.LastIndex() + 1, id_);
   is_learner_ = cs.IsLearner(id_);
   if (role_ != Role::kLeader) return cs;

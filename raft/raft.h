@@ -123,7 +123,7 @@ class Raft {
 
   void Hup(CampaignType t);
   void Campaign(CampaignType t);
-  ProgressTracker::VoteResult Poll(NodeId id, MessageType t, bool granted);
+  ProgressTracker::VoteResult Poll(NodeId id, bool granted);
 
   absl::Status StepLeader(Message& m);
   absl::Status StepCandidate(Message& m);

@@ -5,15 +5,12 @@
 
 #include <string>
 
+#include "absl/strings/escaping.h"
+
 namespace tessera::raft {
 namespace {
 
-std::string Hex(const std::string& s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) out += {d[c >> 4], d[c & 15]};
-  return out;
-}
+std::string Hex(const std::string& s) { return absl::BytesToHexString(s); }
 
 TEST(ConfChangeEncodingTest, GoldenBytes) {
   ConfChange cc{ConfChangeType::kAddLearnerNode, 0x08b37b07b558d4c0, "10.0.0.1:5051"};
