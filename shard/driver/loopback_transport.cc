@@ -179,4 +179,14 @@ void LoopbackTransport::Send(std::vector<GroupMessage> messages) {
   hub_->Enqueue(node_, std::move(messages));
 }
 
+void LoopbackTransport::SetSnapshotHandlers(SnapshotHandlers handlers) {
+  snapshot_handlers_ = std::move(handlers);
+}
+
+void LoopbackTransport::SendSnapshot(OutboundSnapshot snapshot) {
+  if (snapshot_handlers_.on_status) {
+    snapshot_handlers_.on_status(snapshot.group, snapshot.message.to, false);
+  }
+}
+
 }  // namespace tessera::shard

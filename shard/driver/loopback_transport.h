@@ -80,6 +80,8 @@ class LoopbackTransport final : public Transport {
   absl::Status Start() override;
   void Stop() override;
   void Send(std::vector<GroupMessage> messages) override;
+  void SetSnapshotHandlers(SnapshotHandlers handlers) override;
+  void SendSnapshot(OutboundSnapshot snapshot) override;
 
   raft::NodeId node() const { return node_; }
   // The address last set for (group, node); empty when unknown.
@@ -90,9 +92,10 @@ class LoopbackTransport final : public Transport {
 
   LoopbackHub* hub_;  // not owned; outlives the transport
   const raft::NodeId node_;
-  MessageHandler on_message_;          // set before Start, then read-only
-  UnreachableHandler on_unreachable_;  // set before Start, then read-only
-  mutable std::mutex mu_;              // guards addresses_ and started_
+  MessageHandler on_message_;           // set before Start, then read-only
+  UnreachableHandler on_unreachable_;   // set before Start, then read-only
+  SnapshotHandlers snapshot_handlers_;  // set before Start, then read-only
+  mutable std::mutex mu_;               // guards addresses_ and started_
   std::map<std::pair<GroupId, raft::NodeId>, std::string> addresses_;
   bool started_ = false;
 };

@@ -591,4 +591,15 @@ std::string GrpcTransport::BoundAddress(GroupId group) const {
   return it == state_->bound_addresses.end() ? "" : it->second;
 }
 
+// Placeholder until the SendSnapshot stream lands: every send fails (the core retries).
+void GrpcTransport::SetSnapshotHandlers(SnapshotHandlers handlers) {
+  snapshot_handlers_ = std::move(handlers);
+}
+
+void GrpcTransport::SendSnapshot(OutboundSnapshot snapshot) {
+  if (snapshot_handlers_.on_status) {
+    snapshot_handlers_.on_status(snapshot.group, snapshot.message.to, false);
+  }
+}
+
 }  // namespace tessera::shard

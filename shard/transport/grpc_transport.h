@@ -65,6 +65,8 @@ class GrpcTransport final : public Transport {
   absl::Status Start() override;
   void Stop() override;
   void Send(std::vector<GroupMessage> messages) override;
+  void SetSnapshotHandlers(SnapshotHandlers handlers) override;
+  void SendSnapshot(OutboundSnapshot snapshot) override;
 
   GrpcTransportCounters Counters() const;
   // The listener actually bound for `group` (the ephemeral port resolved); empty before
@@ -75,6 +77,7 @@ class GrpcTransport final : public Transport {
 
  private:
   std::unique_ptr<State> state_;
+  SnapshotHandlers snapshot_handlers_;
 };
 
 }  // namespace tessera::shard
