@@ -47,12 +47,6 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (const std::string& w : membership->warnings) spdlog::warn("{}", w);
-  // Accepted for forward compatibility of config files; not acted on yet (no snapshots in
-  // this build). Say so rather than pretend.
-  spdlog::warn(
-      "snapshots are not taken yet by this build: --raftSnapshotCount, "
-      "--raftLogRetainEntries and --raftMaxSnapshotBytes have no effect");
-
   // Signals are handled by sigwait on this thread only; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -80,6 +74,16 @@ int main(int argc, char** argv) {
   driver_options.election_ticks = static_cast<int>(flags->election_ticks());
   driver_options.apply_sync = flags->fsm_sync_mode == FsmSyncMode::kSync;
   driver_options.seed = membership->node_id;
+  driver_options.data_dir = flags->data_dir;
+  driver_options.snapshot_count = flags->raft_snapshot_count;
+  driver_options.log_retain_entries = flags->raft_log_retain_entries;
+  driver_options.max_snapshot_bytes = flags->raft_max_snapshot_bytes;
+  driver_options.snapshot_verify_failure = flags->snapshot_verify_regenerate
+                                               ? SnapshotVerifyFailure::kRegenerate
+                                               : SnapshotVerifyFailure::kRefuse;
+  // Registered before the driver opens: cold start reports through it (§9).
+  MetricsColdStartObserver cold_start_observer(tessera::common::DefaultRegistry());
+  driver_options.cold_start_observer = &cold_start_observer;
   auto driver = Driver::Open(engine->get(), transport.get(), driver_options);
   if (!driver.ok()) {
     spdlog::error("cannot open raft groups: {}", Str(driver.status()));

@@ -58,6 +58,10 @@ constexpr std::array kFlagDefs = {
     FlagDef{"fsmSyncMode", Kind::kString, false, "sync|nosync",
             "fsync state-machine apply batches (sync) or not (nosync); raft log writes always "
             "sync (default sync)"},
+    FlagDef{"snapshotVerifyFailure", Kind::kString, false, "refuse|regenerate",
+            "At a cold start that skips the restore, a snapshot file failing verification "
+            "stops startup (refuse) or is quarantined and replaced by a fresh snapshot "
+            "(regenerate) (default refuse)"},
     FlagDef{"tickMs", Kind::kUint, false, "MS", "Raft tick interval in milliseconds (default 100)"},
     FlagDef{"electionTickMs", Kind::kUint, false, "MS",
             "Election timeout in milliseconds, a multiple of tickMs >= 2 ticks (default 1000)"},
@@ -275,6 +279,16 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
     } else {
       return FlagError(
           absl::StrCat("--fsmSyncMode must be sync or nosync, got \"", mode.text, "\""));
+    }
+  }
+  if (const Slot& mode = SlotOf(slots, "snapshotVerifyFailure"); mode.set) {
+    if (mode.text == "refuse") {
+      out.snapshot_verify_regenerate = false;
+    } else if (mode.text == "regenerate") {
+      out.snapshot_verify_regenerate = true;
+    } else {
+      return FlagError(absl::StrCat("--snapshotVerifyFailure must be refuse or regenerate, got \"",
+                                    mode.text, "\""));
     }
   }
   if (out.raft_snapshot_count == 0) return FlagError("--raftSnapshotCount must be at least 1");

@@ -34,6 +34,7 @@ struct ShardFlags {
   uint64_t raft_log_retain_entries = 5000;
   uint64_t raft_max_snapshot_bytes = uint64_t{16} << 30;
   FsmSyncMode fsm_sync_mode = FsmSyncMode::kSync;
+  bool snapshot_verify_regenerate = false;  // --snapshotVerifyFailure=regenerate
   uint64_t tick_ms = 100;
   uint64_t election_tick_ms = 1000;  // 10 ticks
 

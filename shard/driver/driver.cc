@@ -15,6 +15,8 @@
 #include "shard/driver/bootstrap.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
+#include "shard/snapshot/snapshot_dir.h"
+#include "shard/snapshot/snapshot_token.h"
 #include "shard/storage/keys.h"
 #include "spdlog/spdlog.h"
 
@@ -23,6 +25,8 @@ namespace {
 
 constexpr absl::string_view kNotLeaderPayloadUrl = "tessera.shard/not_leader";
 constexpr std::chrono::milliseconds kSweepInterval{10};
+// After a failed snapshot write the group waits this long before trying again.
+constexpr std::chrono::seconds kSnapshotRetryDelay{10};
 
 // GroupLog as the core's Storage, with the ConfState taken from the durable meta:conf_state
 // (the authority after conf-change applies) instead of the snapshot record's.
@@ -71,6 +75,9 @@ struct DriverMetrics {
   common::Family<common::Gauge>* leader_id;
   common::Family<common::Gauge>* state;
   common::Family<common::Histogram>* proposal_seconds;
+  common::Family<common::Counter>* snapshots_created;
+  common::Family<common::Counter>* snapshots_installed;
+  common::Family<common::Gauge>* snapshot_index;
   common::Histogram* log_fsync_seconds;
   common::Histogram* log_batch_entries;
   common::Histogram* apply_seconds;
@@ -94,6 +101,12 @@ const DriverMetrics& Metrics() {
                     "Local role: 0 follower, 1 candidate, 2 leader, 3 pre-candidate.", group),
         &r.AddHistogram("tessera_raft_proposal_seconds",
                         "Time from Propose to the local apply completing it.", group, slow_seconds),
+        &r.AddCounter("tessera_raft_snapshots_created_total",
+                      "Snapshots this node wrote and recorded.", group),
+        &r.AddCounter("tessera_raft_snapshots_installed_total",
+                      "Snapshots received from a leader and restored.", group),
+        &r.AddGauge("tessera_raft_snapshot_index",
+                    "Index of the group's recorded snapshot (0 if none).", group),
         r.AddHistogram("tessera_raft_log_fsync_seconds",
                        "Duration of the synced raft log WriteBatch (all groups).", {}, fast_seconds)
             .Get(),
@@ -148,6 +161,51 @@ struct Driver::Group {
   common::Gauge* leader_gauge = nullptr;
   common::Gauge* state_gauge = nullptr;
   common::Histogram* proposal_seconds = nullptr;
+  common::Counter* snapshots_created = nullptr;
+  common::Counter* snapshots_installed = nullptr;
+  common::Gauge* snapshot_index_gauge = nullptr;
+
+  // Snapshots. snapshot_index mirrors the log's record; recorded_snapshot is its copy for
+  // transport threads (the stale check of inbound snapshots).
+  uint64_t snapshot_index = 0;
+  std::atomic<uint64_t> recorded_snapshot{0};
+  bool snapshot_in_progress = false;
+  std::shared_ptr<const void> snapshot_job_hold;  // the file being written is never pruned
+  Clock::time_point next_snapshot_attempt{};
+  bool latch_error_logged = false;
+  // The peers record a leader sent with its snapshot, by snapshot index (the latest only).
+  std::optional<std::pair<uint64_t, std::string>> carried_peers;
+  std::optional<ColdStartDecision> cold_start;
+};
+
+class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
+ public:
+  // Keeps <gid>/<index>.fsm from being pruned until the returned handle is dropped.
+  std::shared_ptr<const void> Acquire(GroupId gid, uint64_t index) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counts_[{gid, index}];
+    }
+    std::shared_ptr<FileRefs> self = shared_from_this();
+    return std::shared_ptr<const void>(self.get(), [self, gid, index](const void*) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      auto it = self->counts_.find({gid, index});
+      if (it != self->counts_.end() && --it->second == 0) self->counts_.erase(it);
+    });
+  }
+  std::vector<uint64_t> InFlight(GroupId gid) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<uint64_t> out;
+    for (auto it = counts_.lower_bound({gid, 0}); it != counts_.end() && it->first.first == gid;
+         ++it) {
+      out.push_back(it->first.second);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<GroupId, uint64_t>, int> counts_;
 };
 
 absl::Status NotLeaderError(GroupId gid, raft::NodeId leader) {
@@ -208,6 +266,9 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     g->leader_gauge = m.leader_id->WithLabels(labels);
     g->state_gauge = m.state->WithLabels(labels);
     g->proposal_seconds = m.proposal_seconds->WithLabels(labels);
+    g->snapshots_created = m.snapshots_created->WithLabels(labels);
+    g->snapshots_installed = m.snapshots_installed->WithLabels(labels);
+    g->snapshot_index_gauge = m.snapshot_index->WithLabels(labels);
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
     if (!log.ok()) return log.status();
     g->log = *std::move(log);
@@ -217,6 +278,27 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     if (!outcome.ok()) return outcome.status();
     if (*outcome == BootstrapOutcome::kBootstrapped) d->bootstrapped_.push_back(gid);
     d->groups_.emplace(gid, std::move(g));
+  }
+
+  // Cold start of every group (snapshots-and-cold-start.md §7) before any RawNode exists.
+  d->file_refs_ = std::make_shared<FileRefs>();
+  d->fsm_ = std::make_unique<ShardStateMachine>(engine);
+  std::map<GroupId, uint64_t> initial_applied;
+  for (auto& [gid, g] : d->groups_) {
+    absl::StatusOr<uint64_t> effective = d->ColdStart(*g);
+    if (!effective.ok()) {
+      return absl::Status(
+          effective.status().code(),
+          absl::StrCat("group ", gid, ": cold start: ", effective.status().message()));
+    }
+    // The regenerate path may have rewritten the snapshot record.
+    absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
+    if (!log.ok()) return log.status();
+    g->log = *std::move(log);
+    g->snapshot_index = g->log->GetSnapshot()->metadata.index;
+    g->recorded_snapshot.store(g->snapshot_index);
+    g->snapshot_index_gauge->Set(static_cast<double>(g->snapshot_index));
+    initial_applied[gid] = std::max(g->snapshot_index, *effective);
   }
 
   absl::StatusOr<std::unique_ptr<KvStateMachine>> kv = KvStateMachine::Open(engine, gids);
@@ -243,12 +325,9 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
       }
     }
 
-    const uint64_t applied = d->kv_->applied_index(gid);
-    if (applied > g->log->hard_state().commit) {
-      return absl::DataLossError(absl::StrCat("group ", gid, ": applied index ", applied,
-                                              " above durable commit ",
-                                              g->log->hard_state().commit));
-    }
+    // §7.3: both counters primed to max(snapshot index, effective applied).
+    const uint64_t applied = initial_applied[gid];
+    d->kv_->ResetApplied(gid, applied);
     std::optional<raft::ConfState> conf;
     if (cs->has_value()) conf = (*cs)->conf_state;
     g->storage = std::make_unique<ConfOverlayStorage>(g->log.get(), std::move(conf));
@@ -294,8 +373,86 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
         }
         self->wake_.notify_one();
       });
+  transport->SetSnapshotHandlers(SnapshotHandlers{
+      .on_snapshot =
+          [self](InboundSnapshot snap) {
+            {
+              std::lock_guard<std::mutex> lock(self->mu_);
+              if (self->inbound_snapshots_.size() >= 64) self->inbound_snapshots_.pop_front();
+              self->inbound_snapshots_.push_back(std::move(snap));
+            }
+            self->wake_.notify_one();
+          },
+      .on_status =
+          [self](GroupId gid, raft::NodeId to, bool ok) {
+            {
+              std::lock_guard<std::mutex> lock(self->mu_);
+              self->snapshot_status_.push_back(SnapshotStatus{gid, to, ok});
+            }
+            self->wake_.notify_one();
+          },
+      .installed_index = [self](GroupId gid) -> uint64_t {
+        auto it = self->groups_.find(gid);  // the map is fixed after Open
+        return it == self->groups_.end() ? 0 : it->second->recorded_snapshot.load();
+      },
+  });
   d->PublishStatus();
   return d;
+}
+
+absl::StatusOr<uint64_t> Driver::ColdStart(Group& g) {
+  const GroupId gid = g.gid;
+  absl::StatusOr<raft::Snapshot> snap = g.log->GetSnapshot();
+  if (!snap.ok()) return snap.status();
+  if (!options_.data_dir.empty()) {
+    absl::StatusOr<std::vector<std::string>> removed =
+        CleanupSnapshotDir(GroupSnapshotDir(options_.data_dir, gid), snap->metadata.index, {});
+    if (!removed.ok()) return removed.status();
+    for (const std::string& path : *removed) {
+      spdlog::info("group {}: removed leftover snapshot file {}", gid, path);
+    }
+  }
+  std::string marker;
+  rocksdb::Status rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),
+                                          MetaKey(gid, meta::kRestoreMarker), &marker);
+  if (!rs.ok() && !rs.IsNotFound()) return FromRocksStatus(rs, "restore marker read");
+
+  ColdStartInput in;
+  in.gid = gid;
+  in.hard_state = g.log->hard_state();
+  in.snapshot = *snap;
+  in.restore_marker_present = rs.ok();
+  in.data_dir = options_.data_dir;
+  in.max_bytes = options_.max_snapshot_bytes;
+  in.verify_failure = options_.snapshot_verify_failure;
+  in.regenerate = [this, &g](GroupId, uint64_t have) { return RegenerateSnapshot(g, have); };
+  absl::StatusOr<ColdStartResult> result = RunColdStart(*fsm_, in, options_.cold_start_observer);
+  if (!result.ok()) return result.status();
+  g.cold_start = result->decision;
+  return result->effective_applied;
+}
+
+absl::Status Driver::RegenerateSnapshot(Group& g, uint64_t have) {
+  const rocksdb::Snapshot* view = engine_->db()->GetSnapshot();
+  absl::StatusOr<WrittenSnapshot> w =
+      WriteGroupSnapshot(engine_, options_.data_dir, g.gid, have, view);
+  engine_->db()->ReleaseSnapshot(view);
+  if (!w.ok()) return w.status();
+  const std::string token = EncodeSnapshotToken(SnapshotToken{w->index, w->crc});
+  absl::StatusOr<raft::Snapshot> current = g.log->GetSnapshot();
+  if (!current.ok()) return current.status();
+  rocksdb::WriteBatch batch;
+  if (have > current->metadata.index) {
+    absl::StatusOr<raft::Snapshot> rec =
+        g.log->StageCreateSnapshot(batch, have, &w->conf_state, token);
+    if (!rec.ok()) return rec.status();
+  } else {
+    // Same index as the quarantined file: same metadata, the new file's token.
+    raft::Snapshot rec = *current;
+    rec.data = token;
+    batch.Put(engine_->raftlog(), SnapshotRecordKey(g.gid), EncodeSnapshotRecord(rec));
+  }
+  return engine_->Write(batch, /*sync=*/true);
 }
 
 absl::Status Driver::Start() {
@@ -303,6 +460,7 @@ absl::Status Driver::Start() {
   if (started_ || stopped_) return absl::FailedPreconditionError("driver already started");
   if (absl::Status s = transport_->Start(); !s.ok()) return s;
   started_ = true;
+  snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -318,6 +476,14 @@ void Driver::Stop() {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard<std::mutex> q(snap_mu_);
+      snap_stop_ = true;
+    }
+    snap_cv_.notify_all();
+    if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    for (SnapshotJob& job : snap_jobs_) engine_->db()->ReleaseSnapshot(job.view);
+    snap_jobs_.clear();
     if (started_) transport_->Stop();
   }
   FailAll(absl::UnavailableError("driver stopped"));
@@ -360,8 +526,9 @@ absl::StatusOr<GroupStatus> Driver::Status(GroupId gid) const {
 }
 
 DriverCounters Driver::counters() const {
-  return DriverCounters{log_syncs_.load(), entries_persisted_.load(), apply_batches_.load(),
-                        entries_applied_.load()};
+  return DriverCounters{log_syncs_.load(),         entries_persisted_.load(),
+                        apply_batches_.load(),     entries_applied_.load(),
+                        snapshots_created_.load(), snapshots_installed_.load()};
 }
 
 void Driver::Run() {
@@ -373,17 +540,38 @@ void Driver::Run() {
     std::deque<GroupMessage> inbound;
     std::vector<std::pair<GroupId, raft::NodeId>> unreachable;
     std::deque<Request> requests;
+    std::deque<InboundSnapshot> snapshots;
+    std::vector<SnapshotStatus> statuses;
+    std::deque<SnapshotDone> done;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!more_ready) {
         wake_.wait_until(lock, next_tick, [this] {
-          return stop_ || !inbound_.empty() || !requests_.empty() || !unreachable_.empty();
+          return stop_ || !inbound_.empty() || !requests_.empty() || !unreachable_.empty() ||
+                 !inbound_snapshots_.empty() || !snapshot_status_.empty() ||
+                 !snapshots_done_.empty();
         });
       }
       if (stop_) break;
       inbound.swap(inbound_);
       unreachable.swap(unreachable_);
       requests.swap(requests_);
+      snapshots.swap(inbound_snapshots_);
+      statuses.swap(snapshot_status_);
+      done.swap(snapshots_done_);
+    }
+    for (const SnapshotStatus& st : statuses) {
+      if (auto it = groups_.find(st.gid); it != groups_.end()) {
+        it->second->node->ReportSnapshot(st.to, /*failed=*/!st.ok);
+      }
+    }
+    for (SnapshotDone& d : done) RecordSnapshot(d);
+    for (InboundSnapshot& snap : snapshots) {
+      auto it = groups_.find(snap.group);
+      if (it == groups_.end()) continue;
+      it->second->carried_peers.emplace(snap.message.snapshot.metadata.index,
+                                        std::move(snap.peers_record));
+      inbound.push_back(GroupMessage{snap.group, std::move(snap.message)});
     }
     // (a) One tick per whole interval elapsed on the monotonic clock: catch up after a stall,
     // never faster (the lease assumes tick rates that agree).
@@ -397,6 +585,7 @@ void Driver::Run() {
     for (Request& r : requests) HandleRequest(r);
     // (d)-(g).
     ProcessReady();
+    MaybeScheduleSnapshots(now);
     if (now >= next_sweep) {
       ExpireWaiters(now);
       next_sweep = now + kSweepInterval;
@@ -470,7 +659,12 @@ void Driver::ProcessReady() {
     if (!g->node->HasReady()) continue;
     raft::Ready rd = g->node->GetReady();
     if (!rd.snapshot.IsEmpty()) {
-      Fatal(absl::StrCat("group ", gid, ": snapshot install is not implemented in this driver"));
+      // The record (and for a joiner, `initialized`) rides in the synced log batch; the
+      // restore runs once it is durable (§5).
+      if (absl::Status s = g->log->StageSnapshot(log_batch, rd.snapshot); !s.ok()) {
+        Fatal(absl::StrCat("group ", gid, ": stage snapshot: ", s.ToString()));
+      }
+      log_batch.Put(engine_->meta(), MetaKey(gid, meta::kInitialized), std::string(1, '\x01'));
     }
     if (absl::Status s = g->log->StageAppend(log_batch, rd.entries); !s.ok()) {
       Fatal(absl::StrCat("group ", gid, ": stage append: ", s.ToString()));
@@ -496,7 +690,10 @@ void Driver::ProcessReady() {
   for (Round& r : rounds) {
     for (raft::Message& m : r.rd.messages) out.push_back(GroupMessage{r.g->gid, std::move(m)});
   }
-  if (!out.empty()) transport_->Send(std::move(out));
+  SendMessages(std::move(out));
+  for (Round& r : rounds) {
+    if (!r.rd.snapshot.IsEmpty()) InstallSnapshot(*r.g, r.rd.snapshot);
+  }
 
   std::vector<std::pair<Callback, absl::Status>> completions;
   for (Round& r : rounds) {
@@ -649,6 +846,9 @@ void Driver::PublishStatus() {
     st.last_index = r.log().LastIndex();
     st.applied = kv_->applied_index(gid);
     st.conf_state = r.tracker().conf_state();
+    st.snapshot_index = g->snapshot_index;
+    st.first_index = g->log->FirstIndex();
+    st.cold_start = g->cold_start;
     g->term_gauge->Set(static_cast<double>(st.term));
     g->commit_gauge->Set(static_cast<double>(st.commit));
     g->applied_gauge->Set(static_cast<double>(st.applied));
@@ -677,6 +877,208 @@ void Driver::FailAll(const absl::Status& status) {
     g->reads_awaiting_apply.clear();
   }
   for (Callback& done : pending) done(status);
+}
+
+void Driver::SendMessages(std::vector<GroupMessage> out) {
+  std::vector<GroupMessage> plain;
+  plain.reserve(out.size());
+  for (GroupMessage& gm : out) {
+    if (gm.message.type != raft::MessageType::kSnap) {
+      plain.push_back(std::move(gm));
+      continue;
+    }
+    Group& g = *groups_.at(gm.group);
+    const uint64_t index = gm.message.snapshot.metadata.index;
+    if (options_.data_dir.empty()) {
+      spdlog::error("group {}: cannot send snapshot {} without a data directory", g.gid, index);
+      g.node->ReportSnapshot(gm.message.to, /*failed=*/true);
+      continue;
+    }
+    spdlog::info("group {}: sending snapshot {} to {:016x}", g.gid, index, gm.message.to);
+    OutboundSnapshot snap;
+    snap.group = gm.group;
+    snap.fsm_path = FsmPath(options_.data_dir, gm.group, index);
+    snap.peers_record = EncodePeersRecord(g.peers);
+    snap.hold = file_refs_->Acquire(gm.group, index);
+    snap.message = std::move(gm.message);
+    transport_->SendSnapshot(std::move(snap));
+  }
+  if (!plain.empty()) transport_->Send(std::move(plain));
+}
+
+void Driver::InstallSnapshot(Group& g, const raft::Snapshot& snap) {
+  const uint64_t index = snap.metadata.index;
+  absl::StatusOr<SnapshotToken> token = DecodeSnapshotToken(snap.data);
+  if (!token.ok())
+    Fatal(absl::StrCat("group ", g.gid, ": snapshot ", index, ": ", token.status().ToString()));
+  RestoreRequest req;
+  req.gid = g.gid;
+  req.fsm_path = FsmPath(options_.data_dir, g.gid, index);
+  req.token_crc = token->crc32c;
+  req.index = index;
+  req.conf_state = snap.metadata.conf_state;
+  req.max_bytes = options_.max_snapshot_bytes;
+  if (g.carried_peers.has_value() && g.carried_peers->first == index) {
+    absl::StatusOr<PeersRecord> peers = DecodePeersRecord(g.carried_peers->second);
+    if (peers.ok()) {
+      req.peers = *std::move(peers);
+    } else {
+      spdlog::error("group {}: peers record carried with snapshot {}: {}", g.gid, index,
+                    peers.status().ToString());
+    }
+  }
+  g.carried_peers.reset();
+  const Clock::time_point start = Clock::now();
+  // The runtime install always restores: the state machine is stale by construction. A
+  // failure here leaves the marker (or applied < X) and the durable file for the next Open.
+  absl::StatusOr<RestoreResult> restored = fsm_->Restore(req);
+  if (!restored.ok()) {
+    Fatal(absl::StrCat("group ", g.gid, ": install snapshot ", index, ": ",
+                       restored.status().ToString()));
+  }
+  if (absl::Status s = fsm_->LoadDurableHeaderState(g.gid); !s.ok()) {
+    Fatal(absl::StrCat("group ", g.gid, ": header state after install: ", s.ToString()));
+  }
+  fsm_->ApplySnapshotHeader(g.gid, restored->header, ApplyMode::kRestore);
+  kv_->ResetApplied(g.gid, index);
+
+  std::string peers_bytes;
+  rocksdb::Status rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),
+                                          MetaKey(g.gid, meta::kPeers), &peers_bytes);
+  if (rs.ok()) {
+    absl::StatusOr<PeersRecord> peers = DecodePeersRecord(peers_bytes);
+    if (!peers.ok())
+      Fatal(absl::StrCat("group ", g.gid, ": peers after install: ", peers.status().ToString()));
+    g.peers = *std::move(peers);
+    for (const Server& server : g.peers.peers) {
+      transport_->SetPeerAddress(g.gid, server.node_id, server.address);
+    }
+  }
+  g.snapshot_index = index;
+  g.recorded_snapshot.store(index);
+  g.snapshot_index_gauge->Set(static_cast<double>(index));
+  g.snapshots_installed->Inc();
+  snapshots_installed_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("group {}: installed snapshot {} (term {}, {} rows) in {:.3f}s", g.gid, index,
+               snap.metadata.term, restored->rows, SecondsSince(start));
+  PruneSnapshotFiles(g);
+}
+
+void Driver::MaybeScheduleSnapshots(Clock::time_point now) {
+  if (options_.data_dir.empty() || options_.snapshot_count == 0) return;
+  for (auto& [gid, g] : groups_) {
+    if (g->snapshot_in_progress || now < g->next_snapshot_attempt) continue;
+    const uint64_t applied = kv_->applied_index(gid);
+    if (applied < g->snapshot_index + options_.snapshot_count) continue;
+    // The apply batch of `applied` is written: the view shows the group exactly at it.
+    const rocksdb::Snapshot* view = engine_->db()->GetSnapshot();
+    g->snapshot_in_progress = true;
+    g->snapshot_job_hold = file_refs_->Acquire(gid, applied);
+    {
+      std::lock_guard<std::mutex> lock(snap_mu_);
+      snap_jobs_.push_back(SnapshotJob{gid, applied, view});
+    }
+    snap_cv_.notify_one();
+  }
+}
+
+void Driver::SnapshotLoop() {
+  while (true) {
+    SnapshotJob job;
+    {
+      std::unique_lock<std::mutex> lock(snap_mu_);
+      snap_cv_.wait(lock, [this] { return snap_stop_ || !snap_jobs_.empty(); });
+      if (snap_stop_) return;
+      job = snap_jobs_.front();
+      snap_jobs_.pop_front();
+    }
+    absl::StatusOr<WrittenSnapshot> written =
+        WriteGroupSnapshot(engine_, options_.data_dir, job.gid, job.index, job.view);
+    engine_->db()->ReleaseSnapshot(job.view);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      snapshots_done_.push_back(SnapshotDone{job.gid, job.index, std::move(written)});
+    }
+    wake_.notify_one();
+  }
+}
+
+void Driver::RecordSnapshot(SnapshotDone& done) {
+  Group& g = *groups_.at(done.gid);
+  g.snapshot_in_progress = false;
+  if (!done.result.ok()) {
+    spdlog::error("group {}: snapshot at {} failed: {}", g.gid, done.index,
+                  done.result.status().ToString());
+    g.next_snapshot_attempt = Clock::now() + kSnapshotRetryDelay;
+    g.snapshot_job_hold.reset();
+    return;
+  }
+  const WrittenSnapshot& w = *done.result;
+  if (w.meta_below_latch && !g.latch_error_logged) {
+    g.latch_error_logged = true;
+    spdlog::error("group {}: meta cutover below the snapshot header latch; writing v2 with {}",
+                  g.gid, w.header.raft_envelope_cutover_index);
+  }
+  const std::string token = EncodeSnapshotToken(SnapshotToken{w.index, w.crc});
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<raft::Snapshot> rec =
+      w.index > g.snapshot_index
+          ? g.log->StageCreateSnapshot(batch, w.index, &w.conf_state, token)
+          : absl::StatusOr<raft::Snapshot>(raft::RaftError(raft::RaftErrc::kSnapOutOfDate));
+  if (!rec.ok()) {
+    // An installed snapshot overtook this one: the file is not referenced.
+    spdlog::info("group {}: dropping snapshot {}: {}", g.gid, w.index, rec.status().ToString());
+    g.snapshot_job_hold.reset();
+    PruneSnapshotFiles(g);
+    return;
+  }
+  // §3 checkpoint, in the record's batch: applied_index >= X, never rewound.
+  absl::StatusOr<AppliedIndex> have = engine_->LastAppliedIndex(g.gid);
+  if (!have.ok())
+    Fatal(absl::StrCat("group ", g.gid, ": checkpoint read: ", have.status().ToString()));
+  if (!have->present || have->value < w.index) {
+    batch.Put(engine_->meta(), MetaKey(g.gid, meta::kAppliedIndex), EncodeU64BE(w.index));
+  }
+  if (w.header.version == FsmHeaderVersion::kV2) {
+    batch.Put(engine_->meta(), MetaKey(g.gid, meta::kSnapshotHeaderLatch),
+              EncodeU64BE(w.header.raft_envelope_cutover_index));
+  }
+  if (absl::Status s = engine_->Write(batch, /*sync=*/true); !s.ok()) {
+    Fatal("snapshot record write: " + s.ToString());
+  }
+  g.snapshot_index = w.index;
+  g.recorded_snapshot.store(w.index);
+  g.snapshot_index_gauge->Set(static_cast<double>(w.index));
+  g.snapshots_created->Inc();
+  snapshots_created_.fetch_add(1, std::memory_order_relaxed);
+
+  // Compaction only after the record and checkpoint are durable. Losing this batch in a
+  // crash only keeps more log.
+  const uint64_t compact_to =
+      w.index > options_.log_retain_entries ? w.index - options_.log_retain_entries : 0;
+  if (compact_to >= g.log->FirstIndex()) {
+    rocksdb::WriteBatch compact;
+    if (absl::Status s = g.log->StageCompact(compact, compact_to); !s.ok()) {
+      Fatal(absl::StrCat("group ", g.gid, ": compact to ", compact_to, ": ", s.ToString()));
+    }
+    if (absl::Status s = engine_->Write(compact, /*sync=*/false); !s.ok()) {
+      Fatal("log compaction write: " + s.ToString());
+    }
+  }
+  spdlog::info("group {}: snapshot {} recorded ({} rows, {} bytes); log starts at {}", g.gid,
+               w.index, w.rows, w.bytes, g.log->FirstIndex());
+  g.snapshot_job_hold.reset();
+  PruneSnapshotFiles(g);
+}
+
+void Driver::PruneSnapshotFiles(Group& g) {
+  if (options_.data_dir.empty()) return;
+  const std::vector<uint64_t> in_flight = file_refs_->InFlight(g.gid);
+  absl::StatusOr<std::vector<std::string>> removed = RemoveUnreferencedFsmFiles(
+      GroupSnapshotDir(options_.data_dir, g.gid), g.snapshot_index, in_flight);
+  if (!removed.ok()) {
+    spdlog::warn("group {}: pruning snapshot files: {}", g.gid, removed.status().ToString());
+  }
 }
 
 }  // namespace tessera::shard

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -22,6 +23,9 @@
 #include "absl/status/statusor.h"
 #include "raft/rawnode.h"
 #include "shard/config/membership_flags.h"
+#include "shard/driver/cold_start.h"
+#include "shard/driver/shard_state_machine.h"
+#include "shard/driver/snapshot_writer.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/membership/server.h"
 #include "shard/storage/engine.h"
@@ -44,7 +48,15 @@ struct DriverOptions {
   size_t inbound_queue_capacity = 65536;  // peer messages beyond it are dropped
   std::chrono::milliseconds request_timeout{5000};
   bool apply_sync = true;  // --fsmSyncMode=sync (snapshots-and-cold-start.md §0)
-  uint64_t seed = 0;       // election-timeout randomness, mixed with node and group ids
+  // Snapshots (snapshots-and-cold-start.md §2, §4). Files live under <data_dir>/snapshots.
+  std::string data_dir;
+  uint64_t snapshot_count = 10000;     // applied entries between snapshots; 0 = never
+  uint64_t log_retain_entries = 5000;  // entries kept below a snapshot for slow followers
+  uint64_t max_snapshot_bytes = uint64_t{16} << 30;
+  SnapshotVerifyFailure snapshot_verify_failure = SnapshotVerifyFailure::kRefuse;
+  // Cold-start outcomes per group (§9); null disables them (tests).
+  ColdStartObserver* cold_start_observer = nullptr;
+  uint64_t seed = 0;  // election-timeout randomness, mixed with node and group ids
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -59,6 +71,9 @@ struct GroupStatus {
   uint64_t applied = 0;
   uint64_t last_index = 0;
   raft::ConfState conf_state;
+  uint64_t snapshot_index = 0;                  // recorded snapshot (0 = none)
+  uint64_t first_index = 0;                     // first entry still in the log
+  std::optional<ColdStartDecision> cold_start;  // this process's cold-start decision
 };
 
 // Group-commit counters (monotonic).
@@ -67,6 +82,8 @@ struct DriverCounters {
   uint64_t entries_persisted = 0;  // log entries in those batches
   uint64_t apply_batches = 0;
   uint64_t entries_applied = 0;
+  uint64_t snapshots_created = 0;    // recorded by this node's scheduler
+  uint64_t snapshots_installed = 0;  // received from a leader and restored
 };
 
 // NOT_LEADER: FAILED_PRECONDITION made by raft::RaftError(kNotLeader) carrying the known
@@ -125,6 +142,25 @@ class Driver {
   };
   // Owned by the driver thread.
   struct Group;
+  // Snapshot creation off the driver thread (§4): the view is taken on the driver thread right
+  // after the apply batch of `index`; the worker writes the file and releases the view.
+  struct SnapshotJob {
+    GroupId gid;
+    uint64_t index;
+    const rocksdb::Snapshot* view;
+  };
+  struct SnapshotDone {
+    GroupId gid;
+    uint64_t index;
+    absl::StatusOr<WrittenSnapshot> result;
+  };
+  struct SnapshotStatus {
+    GroupId gid;
+    raft::NodeId to;
+    bool ok;
+  };
+  // Reference counts of .fsm files being streamed to peers (never pruned mid-send).
+  class FileRefs;
 
   Driver(StorageEngine* engine, Transport* transport, DriverOptions options);
 
@@ -141,11 +177,25 @@ class Driver {
   void ExpireWaiters(Clock::time_point now);
   void PublishStatus();
   void FailAll(const absl::Status& status);
+  // Cold start of one group (§7) before its RawNode exists; returns the effective applied index.
+  absl::StatusOr<uint64_t> ColdStart(Group& g);
+  // --snapshotVerifyFailure=regenerate: a fresh snapshot at `have`, recorded before serving.
+  absl::Status RegenerateSnapshot(Group& g, uint64_t have);
+  void SnapshotLoop();
+  void MaybeScheduleSnapshots(Clock::time_point now);
+  void RecordSnapshot(SnapshotDone& done);
+  // Restores a snapshot the core accepted (its record and hard state already synced).
+  void InstallSnapshot(Group& g, const raft::Snapshot& snap);
+  // Sends kSnap messages through the snapshot stream, everything else as usual.
+  void SendMessages(std::vector<GroupMessage> out);
+  void PruneSnapshotFiles(Group& g);
 
   StorageEngine* const engine_;
   Transport* const transport_;
   const DriverOptions options_;
   std::unique_ptr<KvStateMachine> kv_;
+  std::unique_ptr<ShardStateMachine> fsm_;  // cold-start and restore seams
+  std::shared_ptr<FileRefs> file_refs_;
   std::map<GroupId, std::unique_ptr<Group>> groups_;  // driver thread after Start
   std::vector<GroupId> bootstrapped_;
   uint64_t next_request_id_;  // driver thread
@@ -158,6 +208,16 @@ class Driver {
   std::vector<std::pair<GroupId, raft::NodeId>> unreachable_;
   std::deque<Request> requests_;
   uint64_t inbound_dropped_ = 0;
+  std::deque<InboundSnapshot> inbound_snapshots_;
+  std::vector<SnapshotStatus> snapshot_status_;
+  std::deque<SnapshotDone> snapshots_done_;
+
+  // The snapshot worker's queue (at most one job per group), guarded by snap_mu_.
+  std::mutex snap_mu_;
+  std::condition_variable snap_cv_;
+  std::deque<SnapshotJob> snap_jobs_;
+  bool snap_stop_ = false;
+  std::thread snapshot_thread_;
 
   mutable std::mutex status_mu_;  // guards status_
   std::map<GroupId, GroupStatus> status_;
@@ -166,6 +226,8 @@ class Driver {
   std::atomic<uint64_t> entries_persisted_{0};
   std::atomic<uint64_t> apply_batches_{0};
   std::atomic<uint64_t> entries_applied_{0};
+  std::atomic<uint64_t> snapshots_created_{0};
+  std::atomic<uint64_t> snapshots_installed_{0};
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;

@@ -4,6 +4,7 @@
 #include "shard/driver/driver.h"
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -18,6 +19,9 @@
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/membership/node_id.h"
+#include "shard/snapshot/fsm_file.h"
+#include "shard/snapshot/snapshot_dir.h"
+#include "shard/snapshot/snapshot_token.h"
 #include "shard/storage/storage_testing.h"
 
 namespace tessera::shard {
@@ -93,6 +97,9 @@ class Cluster {
     o.heartbeat_ticks = 1;
     o.request_queue_capacity = request_queue_capacity;
     o.request_timeout = request_timeout;
+    o.data_dir = nodes_[i]->dir->path();
+    o.snapshot_count = snapshot_count;
+    o.log_retain_entries = log_retain_entries;
     return o;
   }
 
@@ -101,7 +108,7 @@ class Cluster {
     auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
     ASSERT_TRUE(engine.ok()) << engine.status();
     n.engine = *std::move(engine);
-    n.transport = std::make_unique<LoopbackTransport>(&hub, n.id);
+    n.transport = std::make_unique<LoopbackTransport>(&hub, n.id, n.dir->path());
     auto driver = Driver::Open(n.engine.get(), n.transport.get(), Options(i));
     ASSERT_TRUE(driver.ok()) << driver.status();
     n.driver = *std::move(driver);
@@ -126,6 +133,17 @@ class Cluster {
       }
       n->engine.reset();
     }
+  }
+
+  // Stops node i and gives it an empty data directory (the operator's wipe).
+  void StopAndWipe(int i) {
+    Node& n = *nodes_[i];
+    n.driver->Stop();
+    n.driver.reset();
+    n.transport.reset();
+    EXPECT_TRUE(n.engine->Close().ok());
+    n.engine.reset();
+    n.dir = std::make_unique<TempDir>();
   }
 
   Node& node(int i) { return *nodes_[i]; }
@@ -174,6 +192,8 @@ class Cluster {
   LoopbackHub hub;
   size_t request_queue_capacity = 4096;
   milliseconds request_timeout{5000};
+  uint64_t snapshot_count = 0;  // no snapshots unless a test asks
+  uint64_t log_retain_entries = 5000;
 
  private:
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -422,6 +442,170 @@ TEST(DriverTest, GroupCommitWritesManyEntriesPerSync) {
             << " entries/sync\n";
   EXPECT_GE(entries, 3u * 2 * kBurst);
   EXPECT_GT(per_sync, 1.0);
+}
+
+// Waits until every running node has applied the leader's commit index of `g`.
+void WaitAllApplied(Cluster& c, GroupId g) {
+  const int leader = c.WaitForLeader(g);
+  ASSERT_GE(leader, 0);
+  const uint64_t commit = c.node(leader).driver->Status(g)->commit;
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.node(i).driver) continue;
+    ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }))
+        << "node " << i << " group " << g;
+  }
+}
+
+TEST(DriverSnapshotTest, SnapshotsEveryCountEntriesAndCompactsTheLog) {
+  Cluster c;
+  c.snapshot_count = 10;
+  c.log_retain_entries = 5;
+  c.StartAll();
+  const GroupId g = 1;
+  const int leader = c.WaitForLeader(g);
+  ASSERT_GE(leader, 0);
+  // Four rounds of ten writes, each awaited until every node recorded a newer snapshot.
+  for (int round = 0; round < 4; ++round) {
+    std::vector<uint64_t> before;
+    for (int i = 0; i < c.size(); ++i)
+      before.push_back(c.node(i).driver->Status(g)->snapshot_index);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 10, absl::StrCat("-", round), futures);
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+    WaitAllApplied(c, g);
+    for (int i = 0; i < c.size(); ++i) {
+      ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->snapshot_index > before[i]; }))
+          << "node " << i << " round " << round;
+    }
+  }
+  for (int i = 0; i < c.size(); ++i) {
+    Driver& d = *c.node(i).driver;
+    const GroupStatus st = *d.Status(g);
+    // Entries up to snapshot - retain are gone; the log starts right after them.
+    EXPECT_GT(st.first_index, 1u);
+    EXPECT_LE(st.first_index, st.snapshot_index - c.log_retain_entries + 1);
+    // The recorded file is the one on disk, and it verifies against the recorded token.
+    auto log = GroupLog::Load(c.node(i).engine.get(), g);
+    ASSERT_TRUE(log.ok());
+    const raft::Snapshot rec = *(*log)->GetSnapshot();
+    auto token = DecodeSnapshotToken(rec.data);
+    ASSERT_TRUE(token.ok()) << token.status();
+    EXPECT_EQ(token->index, rec.metadata.index);
+    EXPECT_EQ(rec.metadata.conf_state.voters.size(), 3u);
+    const std::string path = FsmPath(c.node(i).dir->path(), g, rec.metadata.index);
+    EXPECT_TRUE(VerifyFsmFile(path, token->crc32c).ok());
+    // Older snapshot files were pruned: only the recorded one remains.
+    int fsm_files = 0;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(GroupSnapshotDir(c.node(i).dir->path(), g))) {
+      if (ParseFsmFileName(entry.path().filename().string()).has_value()) ++fsm_files;
+    }
+    EXPECT_EQ(fsm_files, 1) << "node " << i;
+    // The durable applied index is at least the snapshot's (§3 invariant).
+    auto applied = c.node(i).engine->LastAppliedIndex(g);
+    ASSERT_TRUE(applied.ok());
+    EXPECT_TRUE(applied->present);
+    EXPECT_GE(applied->value, rec.metadata.index);
+    EXPECT_EQ(d.counters().snapshots_created, 4u);
+    EXPECT_EQ(c.Get(i, g, "key9"), "value9-3");
+  }
+}
+
+TEST(DriverSnapshotTest, LaggingFollowerCatchesUpThroughASnapshot) {
+  Cluster c;
+  c.snapshot_count = 10;
+  c.log_retain_entries = 2;
+  c.StartAll();
+  const GroupId g = 1;
+  int leader = c.WaitForLeader(g);
+  ASSERT_GE(leader, 0);
+  const int lagging = (leader + 1) % c.size();
+  c.hub.Isolate(c.node(lagging).id);
+  const uint64_t lag_last = c.node(lagging).driver->Status(g)->last_index;
+  leader = c.WaitForLeader(g, c.node(lagging).id);
+  ASSERT_GE(leader, 0);
+  std::vector<std::future<absl::Status>> futures;
+  ProposeMany(c, leader, g, 60, "-lag", futures);
+  for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  // The leader's log no longer holds what the lagging node needs next.
+  ASSERT_TRUE(
+      WaitFor([&] { return c.node(leader).driver->Status(g)->first_index > lag_last + 1; }));
+  c.hub.HealAll();
+  const uint64_t commit = c.node(leader).driver->Status(g)->commit;
+  ASSERT_TRUE(WaitFor([&] { return c.node(lagging).driver->Status(g)->applied >= commit; }));
+  EXPECT_GE(c.node(lagging).driver->counters().snapshots_installed, 1u);
+  for (int k = 0; k < 60; ++k) {
+    EXPECT_EQ(c.Get(lagging, g, absl::StrCat("key", k)), absl::StrCat("value", k, "-lag"));
+  }
+}
+
+TEST(DriverSnapshotTest, WipedNodeReAddedWithTheSameListCatchesUpThroughASnapshot) {
+  Cluster c;
+  c.snapshot_count = 10;
+  c.log_retain_entries = 2;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 30, "-wipe", futures);
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  }
+  const int victim = (c.WaitForLeader(1) + 1) % c.size();
+  c.StopAndWipe(victim);
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g, c.node(victim).id);
+    ASSERT_GE(leader, 0);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 30, "-wipe", futures);  // move past the bootstrap entries
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+    ASSERT_TRUE(WaitFor([&] { return c.node(leader).driver->Status(g)->first_index > 4; }));
+  }
+  c.Open(victim);  // same bootstrap list on an empty directory: deterministic re-bootstrap
+  ASSERT_TRUE(c.node(victim).driver->Start().ok());
+  for (GroupId g : kGroups) WaitAllApplied(c, g);
+  EXPECT_GE(c.node(victim).driver->counters().snapshots_installed, 2u);
+  for (GroupId g : kGroups) {
+    for (int k = 0; k < 30; ++k) {
+      EXPECT_EQ(c.Get(victim, g, absl::StrCat("key", k)), absl::StrCat("value", k, "-wipe"));
+    }
+    EXPECT_EQ(c.node(victim).driver->Status(g)->conf_state.voters.size(), 3u);
+  }
+}
+
+TEST(DriverSnapshotTest, RestartSkipsTheRestoreAndKeepsData) {
+  Cluster c;
+  c.snapshot_count = 10;
+  c.log_retain_entries = 5;
+  c.StartAll();
+  for (GroupId g : kGroups) {
+    const int leader = c.WaitForLeader(g);
+    ASSERT_GE(leader, 0);
+    std::vector<std::future<absl::Status>> futures;
+    ProposeMany(c, leader, g, 25, "-skip", futures);
+    for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+    WaitAllApplied(c, g);
+    for (int i = 0; i < c.size(); ++i) {
+      ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->snapshot_index >= 20; }));
+    }
+  }
+  c.StopAll();
+  for (int i = 0; i < c.size(); ++i) {
+    c.Open(i);
+    for (GroupId g : kGroups) {
+      const GroupStatus st = *c.node(i).driver->Status(g);
+      ASSERT_TRUE(st.cold_start.has_value());
+      EXPECT_EQ(*st.cold_start, ColdStartDecision::kSkip) << "node " << i << " group " << g;
+      EXPECT_GE(st.applied, st.snapshot_index);
+      for (int k = 0; k < 25; ++k) {
+        EXPECT_EQ(c.Get(i, g, absl::StrCat("key", k)), absl::StrCat("value", k, "-skip"));
+      }
+    }
+  }
+  c.StartAll();
+  const int leader = c.WaitForLeader(1);
+  ASSERT_GE(leader, 0);
+  ASSERT_TRUE(c.Set(leader, 1, "after", "restart").ok());
 }
 
 }  // namespace

@@ -3,7 +3,12 @@
 #include "shard/driver/loopback_transport.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <tuple>
 
+#include "shard/snapshot/fsm_file.h"
+#include "shard/snapshot/snapshot_dir.h"
+#include "shard/snapshot/snapshot_token.h"
 #include "spdlog/spdlog.h"
 
 namespace tessera::shard {
@@ -88,7 +93,7 @@ void LoopbackHub::Enqueue(raft::NodeId from, std::vector<GroupMessage> messages)
         continue;
       }
       ++queued;
-      queue_.push_back(Pending{from, std::move(gm)});
+      queue_.push_back(Pending{from, std::move(gm), nullptr});
     }
   }
   cv_.notify_one();
@@ -113,8 +118,20 @@ void LoopbackHub::DeliveryLoop() {
     batch.swap(queue_);
     // Resolve destinations and links under mu_, run handlers under deliver_mu_ only.
     std::vector<std::pair<LoopbackTransport*, GroupMessage>> deliveries;
+    // (sender, receiver or null, snapshot)
+    std::vector<
+        std::tuple<LoopbackTransport*, LoopbackTransport*, std::shared_ptr<OutboundSnapshot>>>
+        snapshots;
     for (Pending& p : batch) {
       const raft::NodeId to = p.message.message.to;
+      if (p.snapshot != nullptr) {
+        auto sender = nodes_.find(p.from);
+        if (sender == nodes_.end()) continue;
+        auto it = nodes_.find(to);
+        LoopbackTransport* dest = IsCut(p.from, to) || it == nodes_.end() ? nullptr : it->second;
+        snapshots.emplace_back(sender->second, dest, std::move(p.snapshot));
+        continue;
+      }
       auto q = queued_.find({p.from, to});
       if (q != queued_.end() && q->second > 0) --q->second;
       if (IsCut(p.from, to)) continue;  // cut while queued
@@ -133,6 +150,21 @@ void LoopbackHub::DeliveryLoop() {
         if (it == nodes_.end() || it->second != dest) continue;
       }
       if (dest->on_message_) dest->on_message_(gm.group, std::move(gm.message));
+    }
+    for (auto& [sender, dest, snap] : snapshots) {
+      {
+        std::lock_guard<std::mutex> check(mu_);
+        auto s = nodes_.find(sender->node_);
+        if (s == nodes_.end() || s->second != sender) continue;
+        if (dest != nullptr) {
+          auto d = nodes_.find(dest->node_);
+          if (d == nodes_.end() || d->second != dest) dest = nullptr;
+        }
+      }
+      const bool ok = dest != nullptr && DeliverSnapshot(dest, *snap);
+      if (sender->snapshot_handlers_.on_status) {
+        sender->snapshot_handlers_.on_status(snap->group, snap->message.to, ok);
+      }
     }
     lock.lock();
   }
@@ -184,9 +216,46 @@ void LoopbackTransport::SetSnapshotHandlers(SnapshotHandlers handlers) {
 }
 
 void LoopbackTransport::SendSnapshot(OutboundSnapshot snapshot) {
-  if (snapshot_handlers_.on_status) {
-    snapshot_handlers_.on_status(snapshot.group, snapshot.message.to, false);
+  hub_->EnqueueSnapshot(node_, std::move(snapshot));
+}
+
+void LoopbackHub::EnqueueSnapshot(raft::NodeId from, OutboundSnapshot snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Pending p{from, GroupMessage{snapshot.group, raft::Message{}}, nullptr};
+    p.message.message.to = snapshot.message.to;
+    p.snapshot = std::make_shared<OutboundSnapshot>(std::move(snapshot));
+    queue_.push_back(std::move(p));
   }
+  cv_.notify_one();
+}
+
+bool LoopbackHub::DeliverSnapshot(LoopbackTransport* dest, const OutboundSnapshot& snap) {
+  const SnapshotHandlers& h = dest->snapshot_handlers_;
+  const uint64_t index = snap.message.snapshot.metadata.index;
+  if (dest->data_dir_.empty() || !h.on_snapshot) return false;
+  if (h.installed_index && index <= h.installed_index(snap.group)) return false;  // stale
+  absl::StatusOr<SnapshotToken> token = DecodeSnapshotToken(snap.message.snapshot.data);
+  if (!token.ok() || token->index != index) return false;
+  const std::string final_path = FsmPath(dest->data_dir_, snap.group, index);
+  std::error_code ec;
+  if (std::filesystem::exists(final_path, ec)) return false;  // stale
+  if (!CreateSnapshotDirs(dest->data_dir_, snap.group).ok()) return false;
+  const std::string spool = SpoolDir(dest->data_dir_, snap.group) + "/" +
+                            SpoolFileName(index, reinterpret_cast<uintptr_t>(&snap));
+  if (!std::filesystem::copy_file(snap.fsm_path, spool, ec)) return false;
+  if (!VerifyFsmFile(spool, token->crc32c).ok()) {
+    std::filesystem::remove(spool, ec);
+    return false;
+  }
+  std::filesystem::rename(spool, final_path, ec);
+  if (ec) {
+    std::filesystem::remove(spool, ec);
+    return false;
+  }
+  raft::Message m = snap.message;
+  h.on_snapshot(InboundSnapshot{snap.group, std::move(m), snap.peers_record});
+  return true;
 }
 
 }  // namespace tessera::shard

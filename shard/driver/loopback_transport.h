@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -45,12 +46,17 @@ class LoopbackHub {
   struct Pending {
     raft::NodeId from;
     GroupMessage message;
+    std::shared_ptr<OutboundSnapshot> snapshot;  // set for a snapshot send (message unused)
   };
 
   void Register(raft::NodeId node, LoopbackTransport* transport);
   // After it returns, the hub never calls into the transport again.
   void Unregister(raft::NodeId node);
   void Enqueue(raft::NodeId from, std::vector<GroupMessage> messages);
+  void EnqueueSnapshot(raft::NodeId from, OutboundSnapshot snapshot);
+  // Copies the file into dest's data directory, verifies it and hands it over; on the
+  // delivery thread, under deliver_mu_.
+  static bool DeliverSnapshot(LoopbackTransport* dest, const OutboundSnapshot& snap);
   bool IsCut(raft::NodeId a, raft::NodeId b) const;  // mu_ held
   void DeliveryLoop();
 
@@ -72,7 +78,9 @@ class LoopbackHub {
 
 class LoopbackTransport final : public Transport {
  public:
-  LoopbackTransport(LoopbackHub* hub, raft::NodeId node) : hub_(hub), node_(node) {}
+  // `data_dir` receives inbound snapshots (FsmPath); empty refuses them.
+  LoopbackTransport(LoopbackHub* hub, raft::NodeId node, std::string data_dir = {})
+      : hub_(hub), node_(node), data_dir_(std::move(data_dir)) {}
   ~LoopbackTransport() override { Stop(); }
 
   void SetHandlers(MessageHandler on_message, UnreachableHandler on_unreachable) override;
@@ -92,6 +100,7 @@ class LoopbackTransport final : public Transport {
 
   LoopbackHub* hub_;  // not owned; outlives the transport
   const raft::NodeId node_;
+  const std::string data_dir_;
   MessageHandler on_message_;           // set before Start, then read-only
   UnreachableHandler on_unreachable_;   // set before Start, then read-only
   SnapshotHandlers snapshot_handlers_;  // set before Start, then read-only

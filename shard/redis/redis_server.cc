@@ -33,6 +33,20 @@
 namespace tessera::shard {
 namespace {
 
+// INFO's cold_start field: the §9 outcome label, or "none" when no snapshot was recorded.
+const char* ColdStartDecisionName(const std::optional<ColdStartDecision>& d) {
+  if (!d.has_value()) return "none";
+  switch (*d) {
+    case ColdStartDecision::kSkip:
+      return "skipped";
+    case ColdStartDecision::kExecute:
+      return "executed";
+    case ColdStartDecision::kFallback:
+      return "fallback";
+  }
+  return "unknown";
+}
+
 enum class CommandId { kPing, kEcho, kGet, kSet, kDel, kExists, kInfo, kQuit, kCommand, kHello };
 
 // How a command touches its group, for the per-client ordering barrier.
@@ -706,7 +720,8 @@ std::string RedisServer::Loop::InfoText() const {
   absl::StrAppend(&text, "\r\n# Persistence\r\nraft_log_syncs:", c.log_syncs,
                   "\r\nraft_entries_persisted:", c.entries_persisted,
                   "\r\napply_batches:", c.apply_batches, "\r\nentries_applied:", c.entries_applied,
-                  "\r\n");
+                  "\r\nsnapshots_created:", c.snapshots_created,
+                  "\r\nsnapshots_installed:", c.snapshots_installed, "\r\n");
   for (GroupId g : options_.groups) {
     absl::StrAppend(&text, "\r\n# Replication group ", g, "\r\ngroup_id:", g, "\r\n");
     auto st = driver_->Status(g);
@@ -714,11 +729,13 @@ std::string RedisServer::Loop::InfoText() const {
       absl::StrAppend(&text, "role:unknown\r\n");
       continue;
     }
-    absl::StrAppend(&text, "role:", raft::RoleName(st->role), "\r\nleader_node_id:", st->leader,
-                    "\r\nterm:", st->term, "\r\ncommit_index:", st->commit,
-                    "\r\napplied_index:", st->applied, "\r\nlast_index:", st->last_index,
-                    "\r\nvoters:", st->conf_state.voters.size(),
-                    "\r\nlearners:", st->conf_state.learners.size(), "\r\n");
+    absl::StrAppend(
+        &text, "role:", raft::RoleName(st->role), "\r\nleader_node_id:", st->leader,
+        "\r\nterm:", st->term, "\r\ncommit_index:", st->commit, "\r\napplied_index:", st->applied,
+        "\r\nlast_index:", st->last_index, "\r\nvoters:", st->conf_state.voters.size(),
+        "\r\nlearners:", st->conf_state.learners.size(), "\r\nsnapshot_index:", st->snapshot_index,
+        "\r\nfirst_log_index:", st->first_index,
+        "\r\ncold_start:", ColdStartDecisionName(st->cold_start), "\r\n");
   }
   return text;
 }

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import redis
 
@@ -33,10 +34,11 @@ def wait_for(predicate, timeout, what):
 
 
 class Node:
-    def __init__(self, raft_id, group_ports, redis_port, data_dir):
+    def __init__(self, raft_id, group_ports, redis_port, metrics_port, data_dir):
         self.raft_id = raft_id
         self.group_ports = group_ports  # gid -> raft port
         self.redis_port = redis_port
+        self.metrics_port = metrics_port
         self.data_dir = data_dir
         self.proc = None
         self.log_path = os.path.join(data_dir + ".log")
@@ -54,14 +56,16 @@ class ShardCluster:
     TICK_MS = 50
     ELECTION_MS = 500
 
-    def __init__(self, binary, root, nodes=3, groups=(1, 2)):
+    def __init__(self, binary, root, nodes=3, groups=(1, 2), extra_args=()):
         self.binary = binary
         self.root = root
         self.groups = list(groups)
+        self.extra_args = list(extra_args)
         self.nodes = []
         for i in range(1, nodes + 1):
             ports = {g: free_port() for g in self.groups}
-            self.nodes.append(Node(f"n{i}", ports, free_port(), os.path.join(root, f"n{i}")))
+            self.nodes.append(Node(f"n{i}", ports, free_port(), free_port(),
+                                   os.path.join(root, f"n{i}")))
 
     def group_peers(self, nodes=None):
         nodes = nodes or self.nodes
@@ -84,7 +88,8 @@ class ShardCluster:
             "--redisAddress", node.redis_address,
             "--tickMs", str(self.TICK_MS),
             "--electionTickMs", str(self.ELECTION_MS),
-        ]
+            "--metricsAddress", f"127.0.0.1:{node.metrics_port}",
+        ] + self.extra_args
 
     def start(self, node, peers=None):
         log = open(node.log_path, "a")
@@ -113,3 +118,9 @@ class ShardCluster:
     def log(self, node):
         with open(node.log_path) as f:
             return f.read()
+
+    def metrics(self, node):
+        """The node's /metrics text."""
+        url = f"http://127.0.0.1:{node.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()

@@ -2,6 +2,7 @@
 --raftGroupPeers, driven with a real Redis client (redis-py)."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -166,3 +167,123 @@ def test_restart_with_edited_bootstrap_list_fails_clearly(cluster):
     out = proc.stdout + proc.stderr
     assert "kClusterMismatch" in out
     assert "group 1" in out
+
+
+SNAPSHOT_ARGS = ["--raftSnapshotCount", "10", "--raftLogRetainEntries", "2"]
+
+
+@pytest.fixture
+def snapshot_cluster(tmp_path):
+    c = ShardCluster(BINARY, str(tmp_path), extra_args=SNAPSHOT_ARGS)
+    c.start_all()
+    yield c
+    c.stop_all(signal.SIGKILL)
+
+
+def keys_in_group(cluster, group, count, prefix):
+    keys, i = [], 0
+    while len(keys) < count:
+        key = f"{prefix}{i}"
+        if group_of_slot(cluster.groups, crc16_slot(key)) == group:
+            keys.append(key)
+        i += 1
+    return keys
+
+
+def write_keys(cluster, count, prefix):
+    """SETs `count` keys per group at the group's leader; returns {key: value}."""
+    written = {}
+    for g in cluster.groups:
+        for key in keys_in_group(cluster, g, count, prefix):
+            def set_at_leader(key=key, g=g):
+                found = leaders(cluster)
+                return found and found[g].client().set(key, f"v-{key}")
+            wait_for(set_at_leader, 15, f"SET {key}")
+            written[key] = f"v-{key}"
+    return written
+
+
+def metric_value(text, name, **labels):
+    """The sample of `name` whose labels include `labels`, or None."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        body, value = line.rsplit(" ", 1)
+        have = dict(re.findall(r'(\w+)="([^"]*)"', body))
+        if all(have.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+def test_restart_with_snapshots_skips_the_restore(snapshot_cluster):
+    """ColdStartIntegrationTest.RestartSkipsWithSmallSnapshotCount."""
+    cluster = snapshot_cluster
+    wait_leaders(cluster, 15)
+    written = write_keys(cluster, 25, "snap")
+
+    def snapshotted():
+        for n in cluster.nodes:
+            for g, f in info_groups(n.client()).items():
+                if int(f["snapshot_index"]) < 20 or f["applied_index"] != f["commit_index"]:
+                    return False
+        return True
+    wait_for(snapshotted, 20, "a snapshot of every group on every node")
+    assert cluster.stop_all(signal.SIGTERM) == [0, 0, 0]
+    cluster.start_all()
+    found = wait_leaders(cluster, 15)
+    for n in cluster.nodes:
+        text = cluster.metrics(n)
+        for g in cluster.groups:
+            assert metric_value(text, "tessera_fsm_cold_start_restore_total", group=str(g),
+                                outcome="skipped") == 1, (n.raft_id, g, text)
+            assert metric_value(text, "tessera_fsm_cold_start_restore_total", group=str(g),
+                                outcome="executed") in (None, 0)
+        for g, f in info_groups(n.client()).items():
+            assert f["cold_start"] == "skipped", (n.raft_id, g, f)
+    for key, value in written.items():
+        g = group_of_slot(cluster.groups, crc16_slot(key))
+        assert found[g].client().get(key) == value
+
+
+def test_wiped_node_catches_up_through_a_snapshot(snapshot_cluster):
+    cluster = snapshot_cluster
+    found = wait_leaders(cluster, 15)
+    written = write_keys(cluster, 15, "before")
+    victim = next(n for n in cluster.nodes if n is not found[1])
+    cluster.stop(victim, signal.SIGKILL)
+    shutil.rmtree(victim.data_dir)
+    written.update(write_keys(cluster, 15, "after"))
+
+    def compacted():
+        found = leaders(cluster)
+        return found and all(
+            int(info_groups(found[g].client())[g]["first_log_index"]) > 4 for g in cluster.groups)
+    wait_for(compacted, 20, "leaders' logs compacted past the bootstrap entries")
+
+    cluster.start(victim)  # identical flags on an empty directory
+
+    def caught_up():
+        found = leaders(cluster)
+        if not found:
+            return False
+        mine = info_groups(victim.client())
+        return all(int(mine[g]["applied_index"]) >=
+                   int(info_groups(found[g].client())[g]["commit_index"]) and
+                   mine[g]["voters"] == "3" for g in cluster.groups)
+    wait_for(caught_up, 30, "the wiped node to catch up")
+    text = cluster.metrics(victim)
+    for g in cluster.groups:
+        assert metric_value(text, "tessera_raft_snapshots_installed_total", group=str(g)) >= 1
+    # The wiped node is a working voter: with the third node down, writes need its ack.
+    found = wait_leaders(cluster, 15)
+    third = next(n for n in cluster.nodes if n is not victim and n is not found[1])
+    cluster.stop(third, signal.SIGKILL)
+    key = keys_in_group(cluster, 1, 1, "quorum")[0]
+    wait_for(lambda: (leaders(cluster) or {}).get(1) and
+             leaders(cluster)[1].client().set(key, "acked"), 20, "a write acked by the wiped node")
+    written[key] = "acked"
+    for k, value in written.items():
+        g = group_of_slot(cluster.groups, crc16_slot(k))
+        if g == 1:
+            assert wait_leaders(cluster, 15)[1].client().get(k) == value
+
