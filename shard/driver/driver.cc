@@ -665,6 +665,20 @@ void Driver::ProcessReady() {
         Fatal(absl::StrCat("group ", gid, ": stage snapshot: ", s.ToString()));
       }
       log_batch.Put(engine_->meta(), MetaKey(gid, meta::kInitialized), std::string(1, '\x01'));
+      // The leader's addresses become durable with the record: a crash before the restore's
+      // final batch leaves a fallback restore that can still reach every member.
+      const uint64_t index = rd.snapshot.metadata.index;
+      if (g->carried_peers.has_value() && g->carried_peers->first == index) {
+        absl::StatusOr<PeersRecord> peers = DecodePeersRecord(g->carried_peers->second);
+        if (peers.ok() && CheckCarriedPeers(*peers).ok()) {
+          log_batch.Put(
+              engine_->meta(), MetaKey(gid, meta::kConfState),
+              EncodeConfStateRecord(ConfStateRecord{index, rd.snapshot.metadata.conf_state}));
+          log_batch.Put(
+              engine_->meta(), MetaKey(gid, meta::kPeers),
+              EncodePeersRecord(StampSuffrage(*peers, rd.snapshot.metadata.conf_state, index)));
+        }
+      }
     }
     if (absl::Status s = g->log->StageAppend(log_batch, rd.entries); !s.ok()) {
       Fatal(absl::StrCat("group ", gid, ": stage append: ", s.ToString()));

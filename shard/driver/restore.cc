@@ -49,44 +49,6 @@ absl::StatusOr<uint64_t> ReadMetaU64(StorageEngine* engine, GroupId gid, std::st
   return DecodeU64BE(**value);
 }
 
-// The carried record comes off the network: check what EncodePeersRecord would abort on.
-absl::Status CheckCarriedPeers(const PeersRecord& record) {
-  if (record.peers.size() > kMaxPeers) {
-    return absl::InvalidArgumentError("carried peers record has more than 1024 peers");
-  }
-  std::vector<NodeId> ids;
-  for (const Server& s : record.peers) {
-    if (s.raft_id.empty() || s.raft_id.size() > kMaxRaftIdLength || s.address.empty() ||
-        s.address.size() > kMaxAddressLength || s.node_id != DeriveNodeId(s.raft_id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("carried peers record: malformed member ", s.raft_id));
-    }
-    ids.push_back(s.node_id);
-  }
-  std::sort(ids.begin(), ids.end());
-  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
-    return absl::InvalidArgumentError("carried peers record: duplicate node id");
-  }
-  return absl::OkStatus();
-}
-
-// Suffrage comes from the ConfState only; members outside it are dropped.
-PeersRecord StampSuffrage(const PeersRecord& source, const raft::ConfState& cs, uint64_t index) {
-  PeersRecord out{index, {}};
-  for (const Server& s : source.peers) {
-    const bool voter = std::find(cs.voters.begin(), cs.voters.end(), s.node_id) != cs.voters.end();
-    const bool learner =
-        std::find(cs.learners.begin(), cs.learners.end(), s.node_id) != cs.learners.end();
-    if (!voter && !learner) continue;
-    Server stamped = s;
-    stamped.voter = voter;
-    out.peers.push_back(std::move(stamped));
-  }
-  std::sort(out.peers.begin(), out.peers.end(),
-            [](const Server& a, const Server& b) { return a.node_id < b.node_id; });
-  return out;
-}
-
 // membership.md §3: bootstrap_era goes 1 → 0 when the restored ConfState is not exactly the
 // bootstrap voter set; it is never set back to 1. Returns whether to write 0.
 absl::StatusOr<bool> ShouldClearBootstrapEra(StorageEngine* engine, GroupId gid,
@@ -166,6 +128,44 @@ absl::StatusOr<FinalMeta> PrepareFinalMeta(StorageEngine* engine, const RestoreR
 }
 
 }  // namespace
+
+// The carried record comes off the network: check what EncodePeersRecord would abort on.
+absl::Status CheckCarriedPeers(const PeersRecord& record) {
+  if (record.peers.size() > kMaxPeers) {
+    return absl::InvalidArgumentError("carried peers record has more than 1024 peers");
+  }
+  std::vector<NodeId> ids;
+  for (const Server& s : record.peers) {
+    if (s.raft_id.empty() || s.raft_id.size() > kMaxRaftIdLength || s.address.empty() ||
+        s.address.size() > kMaxAddressLength || s.node_id != DeriveNodeId(s.raft_id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("carried peers record: malformed member ", s.raft_id));
+    }
+    ids.push_back(s.node_id);
+  }
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+    return absl::InvalidArgumentError("carried peers record: duplicate node id");
+  }
+  return absl::OkStatus();
+}
+
+// Suffrage comes from the ConfState only; members outside it are dropped.
+PeersRecord StampSuffrage(const PeersRecord& source, const raft::ConfState& cs, uint64_t index) {
+  PeersRecord out{index, {}};
+  for (const Server& s : source.peers) {
+    const bool voter = std::find(cs.voters.begin(), cs.voters.end(), s.node_id) != cs.voters.end();
+    const bool learner =
+        std::find(cs.learners.begin(), cs.learners.end(), s.node_id) != cs.learners.end();
+    if (!voter && !learner) continue;
+    Server stamped = s;
+    stamped.voter = voter;
+    out.peers.push_back(std::move(stamped));
+  }
+  std::sort(out.peers.begin(), out.peers.end(),
+            [](const Server& a, const Server& b) { return a.node_id < b.node_id; });
+  return out;
+}
 
 absl::StatusOr<RestoreResult> RestoreGroupFromFsm(StorageEngine* engine, const RestoreRequest& r) {
   if (r.gid == 0 || r.gid == std::numeric_limits<GroupId>::max()) {

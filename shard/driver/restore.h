@@ -59,6 +59,14 @@ struct RestoreResult {
 // install), conf_state and peers are both left unwritten: one without the other is corrupt
 // state (membership.md §4), and the snapshot record still carries the ConfState.
 // Runs on the thread that owns the group's apply path; not safe against concurrent applies.
+// A peers record that came off the network: what EncodePeersRecord would abort on (too many
+// members, malformed ids or addresses, duplicates) is an InvalidArgument.
+absl::Status CheckCarriedPeers(const PeersRecord& record);
+
+// `source` restamped for the ConfState at `index`: suffrage from the ConfState only, members
+// outside it dropped, sorted by node id.
+PeersRecord StampSuffrage(const PeersRecord& source, const raft::ConfState& cs, uint64_t index);
+
 absl::StatusOr<RestoreResult> RestoreGroupFromFsm(StorageEngine* engine, const RestoreRequest& r);
 
 }  // namespace tessera::shard
