@@ -287,9 +287,14 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
   for (auto& [gid, g] : d->groups_) {
     absl::StatusOr<uint64_t> effective = d->ColdStart(*g);
     if (!effective.ok()) {
-      return absl::Status(
+      // Keep the typed-error payload (GetSnapshotErrc) and name the group.
+      absl::Status annotated(
           effective.status().code(),
           absl::StrCat("group ", gid, ": cold start: ", effective.status().message()));
+      effective.status().ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+        annotated.SetPayload(url, payload);
+      });
+      return annotated;
     }
     // The regenerate path may have rewritten the snapshot record.
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "shard/membership/node_id.h"
 #include "shard/snapshot/fsm_file.h"
 #include "shard/snapshot/snapshot_dir.h"
+#include "shard/snapshot/snapshot_errc.h"
 #include "shard/snapshot/snapshot_token.h"
 #include "shard/storage/storage_testing.h"
 
@@ -606,6 +608,53 @@ TEST(DriverSnapshotTest, RestartSkipsTheRestoreAndKeepsData) {
   const int leader = c.WaitForLeader(1);
   ASSERT_GE(leader, 0);
   ASSERT_TRUE(c.Set(leader, 1, "after", "restart").ok());
+}
+
+TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
+  Cluster c;
+  c.snapshot_count = 10;
+  c.StartAll();
+  const GroupId g = 1;
+  const int leader = c.WaitForLeader(g);
+  ASSERT_GE(leader, 0);
+  std::vector<std::future<absl::Status>> futures;
+  ProposeMany(c, leader, g, 20, "-c", futures);
+  for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
+  WaitAllApplied(c, g);
+  ASSERT_TRUE(WaitFor([&] { return c.node(0).driver->Status(g)->snapshot_index >= 10; }));
+  const uint64_t snap = c.node(0).driver->Status(g)->snapshot_index;
+  c.StopAll();
+
+  // Flip one body byte of node 0's recorded snapshot.
+  const std::string path = FsmPath(c.node(0).dir->path(), g, snap);
+  const auto size = std::filesystem::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size - 20));
+    char b = 0;
+    f.read(&b, 1);
+    b = static_cast<char>(b ^ 0x01);
+    f.seekp(static_cast<std::streamoff>(size - 20));
+    f.write(&b, 1);
+  }
+  Node& n = c.node(0);
+  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  LoopbackTransport transport(&c.hub, n.id, n.dir->path());
+  auto driver = Driver::Open(engine->get(), &transport, c.Options(0));
+  ASSERT_FALSE(driver.ok());
+  EXPECT_EQ(GetSnapshotErrc(driver.status()), SnapshotErrc::kSnapshotFileCrc) << driver.status();
+  // Nothing was rewritten: the rows and the applied index are what they were.
+  auto applied = (*engine)->LastAppliedIndex(g);
+  ASSERT_TRUE(applied.ok());
+  EXPECT_TRUE(applied->present);
+  EXPECT_GE(applied->value, snap);
+  std::string value;
+  ASSERT_TRUE((*engine)
+                  ->db()
+                  ->Get(rocksdb::ReadOptions(), (*engine)->data(), DataKey(g, "key19"), &value)
+                  .ok());
+  EXPECT_EQ(value, "value19-c");
 }
 
 }  // namespace
