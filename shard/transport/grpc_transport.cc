@@ -1,5 +1,6 @@
 // GrpcTransport: a sync gRPC server whose Stream handler decodes and dispatches inbound
-// batches, and one sender thread per peer node that drains a bounded queue onto one stream.
+// batches, and one sender thread per peer node that drains a bounded queue onto one stream;
+// the snapshot stream's two ends live in snapshot_stream.cc.
 #include "shard/transport/grpc_transport.h"
 
 #include <grpcpp/grpcpp.h>
@@ -18,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "proto/raft.grpc.pb.h"
 #include "proto/raft.pb.h"
+#include "shard/transport/handler_gate.h"
+#include "shard/transport/snapshot_stream.h"
 
 namespace tessera::shard {
 namespace {
@@ -25,33 +28,9 @@ namespace {
 namespace v1 = tessera::raft::v1;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// Handlers run only between a successful Enter and its Exit; Close refuses new entries and
-// waits out the running ones, which is how Stop guarantees no handler runs after it returns.
-class HandlerGate {
- public:
-  bool Enter() {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (closed_) return false;
-    ++active_;
-    return true;
-  }
-  void Exit() {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (--active_ == 0) idle_.notify_all();
-  }
-  void Close() {
-    std::unique_lock<std::mutex> lk(mu_);
-    closed_ = true;
-    idle_.wait(lk, [&] { return active_ == 0; });
-  }
-
- private:
-  std::mutex mu_;  // guards closed_ and active_
-  std::condition_variable idle_;
-  bool closed_ = false;
-  int active_ = 0;
-};
+using transport_internal::HandlerGate;
+using transport_internal::SnapshotReceiver;
+using transport_internal::SnapshotSender;
 
 struct AtomicCounters {
   std::atomic<uint64_t> sent{0};
@@ -80,25 +59,55 @@ struct Destination {
   raft::NodeId node;
 };
 
+// A channel of its own to `target`: one connection per user, never shared with (or throttled
+// by the backoff state of) another channel to the same address.
+std::shared_ptr<grpc::Channel> OpenChannel(const GrpcTransportOptions& o,
+                                           const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(o.max_grpc_message_bytes);
+  args.SetMaxReceiveMessageSize(o.max_grpc_message_bytes);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // raft retransmits; no buffering for replays
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_initial.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_initial.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_max.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(o.keepalive_timeout.count()));
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
 }  // namespace
 
 struct GrpcTransport::State {
   class Peer;
   class Service;
 
-  explicit State(GrpcTransportOptions o) : options(std::move(o)) {}
+  explicit State(GrpcTransportOptions o)
+      : options(std::move(o)),
+        snapshot_receiver(options, gate, snapshot_handlers),
+        snapshot_sender(
+            options, gate, snapshot_handlers,
+            [this](GroupId group, raft::NodeId node) { return SnapshotTarget(group, node); },
+            [this](const std::string& target) { return OpenChannel(options, target); }) {}
 
   void ReportUnreachable(const std::vector<Destination>& lost);
   // False once the transport is stopping: the caller ends the stream.
   bool Deliver(const v1::MessageBatch& batch, const std::string& from_peer);
   std::string PeerTarget(raft::NodeId node) const;
+  // The listener of (group, node), else any of node's listeners (each serves every group).
+  std::string SnapshotTarget(GroupId group, raft::NodeId node) const;
 
   const GrpcTransportOptions options;
-  MessageHandler on_message;          // set before Start, read-only afterwards
-  UnreachableHandler on_unreachable;  // set before Start, read-only afterwards
+  MessageHandler on_message;           // set before Start, read-only afterwards
+  UnreachableHandler on_unreachable;   // set before Start, read-only afterwards
+  SnapshotHandlers snapshot_handlers;  // set before Start, read-only afterwards
   HandlerGate gate;
   AtomicCounters counters;
   std::atomic<size_t> inbound_streams{0};
+  std::atomic<bool> logged_snap_on_stream{false};
+  SnapshotReceiver snapshot_receiver;
+  SnapshotSender snapshot_sender;
 
   std::mutex stop_mu;  // serializes Stop so a second caller returns only once stopped
 
@@ -235,21 +244,7 @@ void GrpcTransport::State::Peer::Run() {
 std::shared_ptr<grpc::Channel> GrpcTransport::State::Peer::Connect(const std::string& target) {
   const GrpcTransportOptions& o = state_->options;
   if (target.empty()) return nullptr;
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(o.max_grpc_message_bytes);
-  args.SetMaxReceiveMessageSize(o.max_grpc_message_bytes);
-  // A private subchannel: one connection per peer per transport, never shared with (or
-  // throttled by the backoff state of) another channel to the same address.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // raft retransmits; no buffering for replays
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_initial.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_initial.count()));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(o.reconnect_max.count()));
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(o.keepalive_timeout.count()));
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::Channel> channel = OpenChannel(o, target);
 
   const Clock::time_point deadline = Clock::now() + o.connect_timeout;
   while (true) {
@@ -376,14 +371,8 @@ class GrpcTransport::State::Service final : public v1::RaftTransport::Service {
 
   grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<v1::MessageBatch>* reader,
                       v1::StreamAck* /*ack*/) override {
-    const size_t open = state_->inbound_streams.fetch_add(1) + 1;
-    struct Release {
-      std::atomic<size_t>* n;
-      ~Release() { n->fetch_sub(1); }
-    } release{&state_->inbound_streams};
-    if (open > state_->options.max_inbound_streams) {
-      spdlog::warn("raft transport: refusing stream from {}: {} streams open", context->peer(),
-                   open - 1);
+    InboundCall call(state_);
+    if (!call.Admit(context)) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many raft streams");
     }
     state_->counters.streams_accepted.fetch_add(1, std::memory_order_relaxed);
@@ -397,7 +386,38 @@ class GrpcTransport::State::Service final : public v1::RaftTransport::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status SendSnapshot(grpc::ServerContext* context,
+                            grpc::ServerReader<v1::SnapshotRequest>* reader,
+                            v1::SnapshotReply* reply) override {
+    InboundCall call(state_);
+    if (!call.Admit(context)) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many raft streams");
+    }
+    return state_->snapshot_receiver.Receive(context, reader, reply);
+  }
+
  private:
+  // Every inbound call, message or snapshot stream, counts against max_inbound_streams.
+  class InboundCall {
+   public:
+    explicit InboundCall(State* state)
+        : state_(state), open_(state->inbound_streams.fetch_add(1) + 1) {}
+    ~InboundCall() { state_->inbound_streams.fetch_sub(1); }
+    InboundCall(const InboundCall&) = delete;
+    InboundCall& operator=(const InboundCall&) = delete;
+
+    bool Admit(grpc::ServerContext* context) const {
+      if (open_ <= state_->options.max_inbound_streams) return true;
+      spdlog::warn("raft transport: refusing stream from {}: {} streams open", context->peer(),
+                   open_ - 1);
+      return false;
+    }
+
+   private:
+    State* const state_;
+    const size_t open_;  // calls open, this one included, when it arrived
+  };
+
   State* const state_;
 };
 
@@ -407,6 +427,10 @@ bool GrpcTransport::State::Deliver(const v1::MessageBatch& batch, const std::str
     absl::StatusOr<raft::Message> m =
         gm.has_message() ? DecodeRaftMessage(gm.message(), options.codec_limits)
                          : absl::InvalidArgumentError("raft message rejected: missing message");
+    if (m.ok() && m->type == raft::MessageType::kSnap) {
+      // Its file travels only on SendSnapshot; a bare kSnap names a file this node lacks.
+      m = absl::InvalidArgumentError("raft message rejected: kSnap outside a snapshot stream");
+    }
     if (m.ok() && options.local_node != raft::kNoNode && m->to != options.local_node) {
       m = absl::InvalidArgumentError(absl::StrCat("raft message rejected: addressed to node ",
                                                   m->to, ", this is ", options.local_node));
@@ -449,6 +473,14 @@ std::string GrpcTransport::State::PeerTarget(raft::NodeId node) const {
   auto it = peer_addresses.find(node);
   if (it == peer_addresses.end() || it->second.empty()) return "";
   return it->second.begin()->second;  // the lowest group's listener
+}
+
+std::string GrpcTransport::State::SnapshotTarget(GroupId group, raft::NodeId node) const {
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = peer_addresses.find(node);
+  if (it == peer_addresses.end() || it->second.empty()) return "";
+  auto own = it->second.find(group);
+  return own != it->second.end() ? own->second : it->second.begin()->second;
 }
 
 GrpcTransport::GrpcTransport(GrpcTransportOptions options)
@@ -524,6 +556,8 @@ void GrpcTransport::Stop() {
     if (s.stopping) return;
     s.stopping = true;  // Send creates no more peers
   }
+  // Before the gate closes: every snapshot send in flight or queued is reported failed.
+  s.snapshot_sender.Stop();
   s.gate.Close();
   for (auto& [node, peer] : s.peers) peer->Stop();
   if (s.server != nullptr) {
@@ -543,6 +577,17 @@ void GrpcTransport::Send(std::vector<GroupMessage> messages) {
     if (s.stopping) return;
     for (GroupMessage& m : messages) {
       const raft::NodeId to = m.message.to;
+      if (m.message.type == raft::MessageType::kSnap) {
+        // A kSnap without its file is useless to the peer (SendSnapshot carries both).
+        if (!s.logged_snap_on_stream.exchange(true)) {
+          spdlog::error(
+              "raft transport: kSnap for group {} to node {:#x} given to Send; "
+              "dropped and reported unreachable (logged once)",
+              m.group, to);
+        }
+        refused.push_back({m.group, to});
+        continue;
+      }
       State::Peer* peer = nullptr;
       if (auto it = s.peers.find(to); it != s.peers.end()) {
         peer = it->second.get();
@@ -591,14 +636,29 @@ std::string GrpcTransport::BoundAddress(GroupId group) const {
   return it == state_->bound_addresses.end() ? "" : it->second;
 }
 
-// Placeholder until the SendSnapshot stream lands: every send fails (the core retries).
 void GrpcTransport::SetSnapshotHandlers(SnapshotHandlers handlers) {
-  snapshot_handlers_ = std::move(handlers);
+  std::lock_guard<std::mutex> lk(state_->mu);
+  state_->snapshot_handlers = std::move(handlers);
 }
 
 void GrpcTransport::SendSnapshot(OutboundSnapshot snapshot) {
-  if (snapshot_handlers_.on_status) {
-    snapshot_handlers_.on_status(snapshot.group, snapshot.message.to, false);
+  State& s = *state_;
+  bool running;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    running = s.started && !s.stopping;
+  }
+  if (running) {
+    s.snapshot_sender.Enqueue(std::move(snapshot));
+    return;
+  }
+  // Not started, or stopping: a failure, reported while the gate still lets it through.
+  const GroupId group = snapshot.group;
+  const raft::NodeId to = snapshot.message.to;
+  snapshot.hold.reset();
+  if (s.snapshot_handlers.on_status && s.gate.Enter()) {
+    s.snapshot_handlers.on_status(group, to, false);
+    s.gate.Exit();
   }
 }
 

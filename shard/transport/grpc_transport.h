@@ -1,5 +1,6 @@
 // The production Transport: one gRPC server per process listening on every hosted group's
-// raft address, and one long-lived client stream per peer node carrying every group's batches.
+// raft address, one long-lived client stream per peer node carrying every group's batches, and
+// one client stream per snapshot sent.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "raft/types.h"
+#include "shard/snapshot/fsm_format.h"
 #include "shard/transport/raft_codec.h"
 #include "shard/transport/transport.h"
 
@@ -37,6 +39,15 @@ struct GrpcTransportOptions {
   std::chrono::milliseconds keepalive_time{10'000};  // detects peers that vanished silently
   std::chrono::milliseconds keepalive_timeout{5000};
   RaftCodecLimits codec_limits;
+
+  // Snapshot stream (spec/snapshots-and-cold-start.md §5). Inbound files are spooled and
+  // installed under data_dir (shard/snapshot/snapshot_dir.h); empty refuses every inbound
+  // snapshot.
+  std::string data_dir;
+  uint64_t max_snapshot_bytes = kDefaultMaxSnapshotBytes;  // --raftMaxSnapshotBytes
+  size_t snapshot_chunk_bytes = 4u << 20;  // file bytes per chunk sent; at most 4 MiB
+  std::chrono::milliseconds snapshot_send_timeout{std::chrono::minutes(10)};  // per send
+  size_t max_concurrent_snapshot_sends = 4;  // all peers and groups together; others wait
 };
 
 // Monotonic totals since construction; a snapshot, each field read independently.
@@ -77,7 +88,6 @@ class GrpcTransport final : public Transport {
 
  private:
   std::unique_ptr<State> state_;
-  SnapshotHandlers snapshot_handlers_;
 };
 
 }  // namespace tessera::shard
