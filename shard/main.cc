@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   GrpcTransportOptions transport_options;
   transport_options.local_node = membership->node_id;
   transport_options.listen_addresses = membership->groups;
+  transport_options.data_dir = flags->data_dir;
+  transport_options.max_snapshot_bytes = flags->raft_max_snapshot_bytes;
   auto transport = std::make_unique<GrpcTransport>(transport_options);
   for (const auto& [gid, servers] : membership->bootstrap_lists) {
     for (const Server& s : servers) transport->SetPeerAddress(gid, s.node_id, s.address);
