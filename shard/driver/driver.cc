@@ -72,7 +72,7 @@ struct DriverMetrics {
   common::Family<common::Gauge>* commit_index;
   common::Family<common::Gauge>* applied_index;
   common::Family<common::Gauge>* is_leader;
-  common::Family<common::Gauge>* leader_id;
+  common::Family<common::Gauge>* leader;
   common::Family<common::Gauge>* state;
   common::Family<common::Histogram>* proposal_seconds;
   common::Family<common::Counter>* snapshots_created;
@@ -96,7 +96,11 @@ const DriverMetrics& Metrics() {
         &r.AddGauge("tessera_raft_commit_index", "Highest log index known committed.", group),
         &r.AddGauge("tessera_raft_applied_index", "Highest log index applied locally.", group),
         &r.AddGauge("tessera_raft_is_leader", "1 if the local replica leads the group.", group),
-        &r.AddGauge("tessera_raft_leader_id", "Node id of the known leader (0 if unknown).", group),
+        // The id as a label: a 64-bit node id does not fit a double's 53-bit mantissa.
+        &r.AddGauge("tessera_raft_leader",
+                    "1 for the node id (16 hex digits) this replica knows as the group's leader, "
+                    "0 for leaders it knew before.",
+                    {"group", "leader_id"}),
         &r.AddGauge("tessera_raft_state",
                     "Local role: 0 follower, 1 candidate, 2 leader, 3 pre-candidate.", group),
         &r.AddHistogram("tessera_raft_proposal_seconds",
@@ -158,7 +162,8 @@ struct Driver::Group {
   common::Gauge* commit_gauge = nullptr;
   common::Gauge* applied_gauge = nullptr;
   common::Gauge* is_leader_gauge = nullptr;
-  common::Gauge* leader_gauge = nullptr;
+  common::Gauge* leader_gauge = nullptr;  // the child of the current leader; null if unknown
+  raft::NodeId leader_gauge_id = raft::kNoNode;
   common::Gauge* state_gauge = nullptr;
   common::Histogram* proposal_seconds = nullptr;
   common::Counter* snapshots_created = nullptr;
@@ -263,7 +268,6 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     g->commit_gauge = m.commit_index->WithLabels(labels);
     g->applied_gauge = m.applied_index->WithLabels(labels);
     g->is_leader_gauge = m.is_leader->WithLabels(labels);
-    g->leader_gauge = m.leader_id->WithLabels(labels);
     g->state_gauge = m.state->WithLabels(labels);
     g->proposal_seconds = m.proposal_seconds->WithLabels(labels);
     g->snapshots_created = m.snapshots_created->WithLabels(labels);
@@ -872,7 +876,16 @@ void Driver::PublishStatus() {
     g->commit_gauge->Set(static_cast<double>(st.commit));
     g->applied_gauge->Set(static_cast<double>(st.applied));
     g->is_leader_gauge->Set(st.role == raft::Role::kLeader ? 1 : 0);
-    g->leader_gauge->Set(static_cast<double>(st.leader));
+    if (st.leader != g->leader_gauge_id) {
+      if (g->leader_gauge != nullptr) g->leader_gauge->Set(0);
+      g->leader_gauge = nullptr;
+      if (st.leader != raft::kNoNode) {
+        g->leader_gauge = Metrics().leader->WithLabels(
+            {absl::StrCat(gid), absl::StrCat(absl::Hex(st.leader, absl::kZeroPad16))});
+        g->leader_gauge->Set(1);
+      }
+      g->leader_gauge_id = st.leader;
+    }
     g->state_gauge->Set(RaftStateValue(st.role));
     fresh.emplace(gid, std::move(st));
   }

@@ -287,3 +287,88 @@ def test_wiped_node_catches_up_through_a_snapshot(snapshot_cluster):
         if g == 1:
             assert wait_leaders(cluster, 15)[1].client().get(k) == value
 
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+
+
+def parse_exposition(text):
+    """Strict Prometheus text format 0.0.4: returns {family: (type, [(name, labels, value)])},
+    failing on any line the format does not allow."""
+    families, helps, seen = {}, set(), set()
+    assert text.endswith("\n"), "exposition must end with a newline"
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split(" ", 3)[2]
+            assert name not in helps, f"second HELP for {name}"
+            helps.add(name)
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram"), line
+            assert name in helps, f"TYPE before HELP for {name}"
+            assert name not in families, f"second TYPE for {name}"
+            families[name] = (kind, [])
+            continue
+        assert not line.startswith("#"), f"unexpected comment: {line!r}"
+        m = SAMPLE.match(line)
+        assert m, f"malformed sample line: {line!r}"
+        name, label_text, value = m.group(1), m.group(3) or "", m.group(4)
+        labels, pos = {}, 0
+        while pos < len(label_text):
+            lm = LABEL.match(label_text, pos)
+            assert lm, f"malformed labels in {line!r}"
+            assert lm.group(1) not in labels, f"duplicate label in {line!r}"
+            labels[lm.group(1)] = lm.group(2)
+            pos = lm.end()
+        float(value)  # raises on anything but a number, +Inf, -Inf, NaN
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[:-len(suffix)] in families and \
+                    families[name[:-len(suffix)]][0] == "histogram":
+                family = name[:-len(suffix)]
+        assert family in families, f"sample {name} before its TYPE"
+        key = (name, tuple(sorted(labels.items())))
+        assert key not in seen, f"duplicate series {key}"
+        seen.add(key)
+        families[family][1].append((name, labels, float(value)))
+    for family, (kind, samples) in families.items():
+        if kind != "histogram":
+            continue
+        series = {}
+        for name, labels, value in samples:
+            base = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+            series.setdefault(base, {"buckets": [], "count": None})
+            if name.endswith("_bucket"):
+                series[base]["buckets"].append((float(labels["le"]), value))
+            elif name.endswith("_count"):
+                series[base]["count"] = value
+        for base, s in series.items():
+            bounds = [b for b, _ in s["buckets"]]
+            counts = [c for _, c in s["buckets"]]
+            assert bounds == sorted(bounds) and bounds[-1] == float("inf"), (family, base)
+            assert counts == sorted(counts), f"{family}{base}: buckets not cumulative"
+            assert counts[-1] == s["count"], f"{family}{base}: +Inf bucket != _count"
+    return families
+
+
+def test_metrics_exposition_is_well_formed(cluster):
+    found = wait_leaders(cluster, 15)
+    for g in cluster.groups:
+        key = key_in_group(cluster, g, prefix="metrics")
+        assert found[g].client().set(key, "x") is True
+    for n in cluster.nodes:
+        families = parse_exposition(cluster.metrics(n))
+        for name in ("tessera_raft_term", "tessera_raft_commit_index",
+                     "tessera_raft_applied_index", "tessera_raft_state",
+                     "tessera_raft_snapshot_index"):
+            groups = {labels["group"] for _, labels, _ in families[name][1]}
+            assert groups == {str(g) for g in cluster.groups}, (name, groups)
+        # Exactly one current leader per group, named by its full 64-bit id.
+        current = [labels for _, labels, v in families["tessera_raft_leader"][1] if v == 1]
+        assert sorted(l["group"] for l in current) == [str(g) for g in cluster.groups]
+        assert all(re.fullmatch(r"[0-9a-f]{16}", l["leader_id"]) for l in current)
+        for name in ("tessera_raft_log_fsync_seconds", "tessera_raft_apply_seconds",
+                     "tessera_raft_proposal_seconds"):
+            assert families[name][0] == "histogram"
