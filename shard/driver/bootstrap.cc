@@ -176,8 +176,8 @@ absl::StatusOr<BootstrapOutcome> BootstrapGroupIfNeeded(StorageEngine* engine, G
   absl::StatusOr<bool> has_conf = MetaExists(engine, gid, meta::kConfState);
   if (!has_conf.ok()) return has_conf.status();
   if (log->LastIndex() > 0 || !log->hard_state().IsEmpty() || *has_conf) {
-    return absl::DataLossError(
-        absl::StrCat("kCorruptGroupState: group ", gid, " has raft state but no meta:initialized"));
+    return ConfigError(ConfigErrc::kCorruptGroupState,
+                       absl::StrCat("group ", gid, " has raft state but no meta:initialized"));
   }
   if (voters == nullptr || voters->empty()) return BootstrapOutcome::kNoListJoiner;
 

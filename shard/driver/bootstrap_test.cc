@@ -148,7 +148,7 @@ TEST(BootstrapTest, JoinerWithoutListAndCorruptState) {
   ASSERT_TRUE(e->Write(batch, true).ok());
   const std::vector<Server> list = ThreeVoters();
   auto outcome = BootstrapGroupIfNeeded(e, log->get(), 8, &list);
-  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(GetConfigErrc(outcome.status()), ConfigErrc::kCorruptGroupState) << outcome.status();
 }
 
 }  // namespace

@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "raft/errors.h"
 #include "shard/driver/bootstrap.h"
+#include "shard/driver/validate_open.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
 #include "shard/snapshot/snapshot_dir.h"
@@ -258,6 +260,13 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
   std::unique_ptr<Driver> d(new Driver(engine, transport, std::move(options)));
   const DriverOptions& opts = d->options_;
 
+  // membership.md §2: state of a group this node does not host means a wrong data directory
+  // or a wrong --raftGroups; refuse before writing anything.
+  {
+    std::set<GroupId> hosted;
+    for (const auto& [gid, address] : opts.groups) hosted.insert(gid);
+    if (absl::Status s = CheckNoUnlistedGroupState(engine, hosted); !s.ok()) return s;
+  }
   std::vector<GroupId> gids;
   for (const auto& [gid, address] : opts.groups) {
     gids.push_back(gid);
@@ -316,6 +325,11 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
   d->kv_ = *std::move(kv);
 
   for (auto& [gid, g] : d->groups_) {
+    // membership.md §4 validate-on-open, after bootstrap and cold start wrote their records.
+    if (absl::Status s = ValidateGroupOnOpen(engine, gid, opts.node_id, opts.groups.at(gid));
+        !s.ok()) {
+      return s;
+    }
     absl::StatusOr<std::optional<ConfStateRecord>> cs = ReadConfStateRecord(engine, gid);
     if (!cs.ok()) return cs.status();
     std::string peers_bytes;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "raft/errors.h"
+#include "shard/config/config_errc.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/membership/node_id.h"
@@ -655,6 +656,24 @@ TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
                   ->Get(rocksdb::ReadOptions(), (*engine)->data(), DataKey(g, "key19"), &value)
                   .ok());
   EXPECT_EQ(value, "value19-c");
+}
+
+TEST(DriverTest, StateOfAGroupNoLongerListedRefusesToOpen) {
+  Cluster c;
+  c.StartAll();
+  ASSERT_GE(c.WaitForLeader(2), 0);
+  c.StopAll();
+  Node& n = c.node(0);
+  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  LoopbackTransport transport(&c.hub, n.id, n.dir->path());
+  DriverOptions options = c.Options(0);
+  options.groups.erase(2);  // --raftGroups without group 2
+  options.bootstrap_lists.erase(2);
+  auto driver = Driver::Open(engine->get(), &transport, options);
+  ASSERT_FALSE(driver.ok());
+  EXPECT_EQ(GetConfigErrc(driver.status()), ConfigErrc::kUnlistedGroupState) << driver.status();
+  EXPECT_NE(driver.status().message().find("group 2"), std::string::npos) << driver.status();
 }
 
 }  // namespace
