@@ -351,7 +351,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
 
     // §7.3: both counters primed to max(snapshot index, effective applied).
     const uint64_t applied = initial_applied[gid];
-    d->kv_->ResetApplied(gid, applied);
+    d->kv_->AdvanceApplied(gid, applied);
     std::optional<raft::ConfState> conf;
     if (cs->has_value()) conf = (*cs)->conf_state;
     g->storage = std::make_unique<ConfOverlayStorage>(g->log.get(), std::move(conf));
@@ -1005,7 +1005,7 @@ void Driver::InstallSnapshot(Group& g, const raft::Snapshot& snap) {
     Fatal(absl::StrCat("group ", g.gid, ": header state after install: ", s.ToString()));
   }
   fsm_->ApplySnapshotHeader(g.gid, restored->header, ApplyMode::kRestore);
-  kv_->ResetApplied(g.gid, index);
+  kv_->AdvanceApplied(g.gid, index);
 
   std::string peers_bytes;
   rocksdb::Status rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),

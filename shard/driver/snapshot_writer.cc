@@ -93,4 +93,14 @@ absl::StatusOr<WrittenSnapshot> WriteGroupSnapshot(StorageEngine* engine,
   return out;
 }
 
+absl::Status StageAppliedIndexCheckpoint(StorageEngine* engine, GroupId gid, uint64_t x,
+                                         rocksdb::WriteBatch& batch) {
+  absl::StatusOr<AppliedIndex> have = engine->LastAppliedIndex(gid);
+  if (!have.ok()) return have.status();
+  if (!have->present || have->value < x) {
+    batch.Put(engine->meta(), MetaKey(gid, meta::kAppliedIndex), EncodeU64BE(x));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace tessera::shard

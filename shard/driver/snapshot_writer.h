@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "raft/types.h"
 #include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
 #include "shard/snapshot/fsm_file.h"
 #include "shard/snapshot/fsm_format.h"
 #include "shard/storage/engine.h"
@@ -36,5 +37,13 @@ absl::StatusOr<WrittenSnapshot> WriteGroupSnapshot(StorageEngine* engine,
                                                    const std::string& data_dir, GroupId gid,
                                                    uint64_t index, const rocksdb::Snapshot* view,
                                                    FsmWriterOptions writer_options = {});
+
+// The §3 checkpoint, staged into the caller's batch (which also carries the snapshot record
+// and is written with sync = true whatever --fsmSyncMode says): meta:applied_index = x unless
+// the durable-or-pending value is already >= x, so a snapshot never rewinds an index that
+// apply advanced meanwhile. Reads the engine (memtable included); UNAVAILABLE on a RocksDB
+// error. Call on the thread that owns the group's applies.
+absl::Status StageAppliedIndexCheckpoint(StorageEngine* engine, GroupId gid, uint64_t x,
+                                         rocksdb::WriteBatch& batch);
 
 }  // namespace tessera::shard

@@ -72,7 +72,7 @@ class KvStateMachine {
 
   // After a snapshot restore rewrote the group's rows and set meta:applied_index = `index`
   // durably: later entries continue from there. Driver thread.
-  void ResetApplied(GroupId gid, uint64_t index) { applied_[gid] = index; }
+  void AdvanceApplied(GroupId gid, uint64_t index) { applied_[gid] = index; }
 
   // The row's value, or nullopt when absent. Thread-safe.
   absl::StatusOr<std::optional<std::string>> Get(GroupId gid, std::string_view key) const;
