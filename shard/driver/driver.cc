@@ -1098,11 +1098,8 @@ void Driver::RecordSnapshot(SnapshotDone& done) {
     return;
   }
   // §3 checkpoint, in the record's batch: applied_index >= X, never rewound.
-  absl::StatusOr<AppliedIndex> have = engine_->LastAppliedIndex(g.gid);
-  if (!have.ok())
-    Fatal(absl::StrCat("group ", g.gid, ": checkpoint read: ", have.status().ToString()));
-  if (!have->present || have->value < w.index) {
-    batch.Put(engine_->meta(), MetaKey(g.gid, meta::kAppliedIndex), EncodeU64BE(w.index));
+  if (absl::Status s = StageAppliedIndexCheckpoint(engine_, g.gid, w.index, batch); !s.ok()) {
+    Fatal(absl::StrCat("group ", g.gid, ": checkpoint: ", s.ToString()));
   }
   if (w.header.version == FsmHeaderVersion::kV2) {
     batch.Put(engine_->meta(), MetaKey(g.gid, meta::kSnapshotHeaderLatch),

@@ -70,9 +70,14 @@ class KvStateMachine {
   std::optional<AppliedEntry> StageApply(rocksdb::WriteBatch& batch, GroupId gid,
                                          const raft::Entry& entry);
 
-  // After a snapshot restore rewrote the group's rows and set meta:applied_index = `index`
-  // durably: later entries continue from there. Driver thread.
-  void AdvanceApplied(GroupId gid, uint64_t index) { applied_[gid] = index; }
+  // Advance-only (§7.3): after a snapshot restore rewrote the group's rows and set
+  // meta:applied_index = `index` durably, or at Open to max(snapshot, effective applied);
+  // later entries continue from there. An index at or below the current one is ignored.
+  // Driver thread.
+  void AdvanceApplied(GroupId gid, uint64_t index) {
+    uint64_t& applied = applied_[gid];
+    if (index > applied) applied = index;
+  }
 
   // The row's value, or nullopt when absent. Thread-safe.
   absl::StatusOr<std::optional<std::string>> Get(GroupId gid, std::string_view key) const;
