@@ -56,8 +56,8 @@ constexpr std::array kFlagDefs = {
     FlagDef{"raftMaxSnapshotBytes", Kind::kUint, false, "BYTES",
             "Largest snapshot accepted or produced, in bytes (default 17179869184 = 16 GiB)"},
     FlagDef{"fsmSyncMode", Kind::kString, false, "sync|nosync",
-            "fsync state-machine apply batches (sync) or not (nosync); raft log writes always "
-            "sync (default sync)"},
+            "fsync apply-only batches (sync) or not (nosync); raft log batches, and the apply "
+            "effects written with them, always sync (default sync)"},
     FlagDef{"snapshotVerifyFailure", Kind::kString, false, "refuse|regenerate",
             "At a cold start that skips the restore, a snapshot file failing verification "
             "stops startup (refuse) or is quarantined and replaced by a fresh snapshot "

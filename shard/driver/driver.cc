@@ -458,8 +458,8 @@ absl::StatusOr<uint64_t> Driver::ColdStart(Group& g) {
 
 absl::Status Driver::RegenerateSnapshot(Group& g, uint64_t have) {
   const rocksdb::Snapshot* view = engine_->db()->GetSnapshot();
-  absl::StatusOr<WrittenSnapshot> w =
-      WriteGroupSnapshot(engine_, options_.data_dir, g.gid, have, view);
+  absl::StatusOr<WrittenSnapshot> w = WriteGroupSnapshot(engine_, options_.data_dir, g.gid, have,
+                                                         view, options_.max_snapshot_bytes);
   engine_->db()->ReleaseSnapshot(view);
   if (!w.ok()) return w.status();
   const std::string token = EncodeSnapshotToken(SnapshotToken{w->index, w->crc});
@@ -1057,8 +1057,8 @@ void Driver::SnapshotLoop() {
       job = snap_jobs_.front();
       snap_jobs_.pop_front();
     }
-    absl::StatusOr<WrittenSnapshot> written =
-        WriteGroupSnapshot(engine_, options_.data_dir, job.gid, job.index, job.view);
+    absl::StatusOr<WrittenSnapshot> written = WriteGroupSnapshot(
+        engine_, options_.data_dir, job.gid, job.index, job.view, options_.max_snapshot_bytes);
     engine_->db()->ReleaseSnapshot(job.view);
     {
       std::lock_guard<std::mutex> lock(mu_);

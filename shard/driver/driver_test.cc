@@ -20,6 +20,7 @@
 #include "shard/config/config_errc.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/loopback_transport.h"
+#include "shard/driver/snapshot_writer.h"
 #include "shard/membership/node_id.h"
 #include "shard/snapshot/fsm_file.h"
 #include "shard/snapshot/snapshot_dir.h"
@@ -748,6 +749,30 @@ TEST(DriverSnapshotTest, IdleClusterStillSkips) {
       }
     }
   }
+}
+
+TEST(DriverSnapshotTest, SnapshotOverMaxBytesIsNotRecorded) {
+  TempDir dir;
+  auto engine = StorageEngine::Open(dir.path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const GroupId g = 3;
+  rocksdb::WriteBatch batch;
+  batch.Put((*engine)->meta(), MetaKey(g, meta::kConfState),
+            EncodeConfStateRecord(ConfStateRecord{1, raft::ConfState{{1}, {}}}));
+  for (int i = 0; i < 100; ++i) {
+    batch.Put((*engine)->data(), DataKey(g, absl::StrCat("k", 100 + i)), std::string(100, 'x'));
+  }
+  ASSERT_TRUE((*engine)->Write(batch, true).ok());
+  const rocksdb::Snapshot* view = (*engine)->db()->GetSnapshot();
+  auto too_large = WriteGroupSnapshot(engine->get(), dir.path(), g, 5, view, /*max_bytes=*/1000);
+  EXPECT_EQ(GetSnapshotErrc(too_large.status()), SnapshotErrc::kSnapshotTooLarge)
+      << too_large.status();
+  EXPECT_FALSE(std::filesystem::exists(FsmPath(dir.path(), g, 5)));
+  auto fits = WriteGroupSnapshot(engine->get(), dir.path(), g, 5, view);
+  (*engine)->db()->ReleaseSnapshot(view);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->rows, 100u);
+  EXPECT_TRUE(VerifyFsmFile(fits->path, fits->crc).ok());
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 #include "shard/driver/snapshot_writer.h"
 
+#include <filesystem>
 #include <memory>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/snapshot/snapshot_dir.h"
+#include "shard/snapshot/snapshot_errc.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard {
@@ -30,6 +32,7 @@ absl::StatusOr<uint64_t> ReadMetaU64(StorageEngine* engine, const rocksdb::Snaps
 absl::StatusOr<WrittenSnapshot> WriteGroupSnapshot(StorageEngine* engine,
                                                    const std::string& data_dir, GroupId gid,
                                                    uint64_t index, const rocksdb::Snapshot* view,
+                                                   uint64_t max_bytes,
                                                    FsmWriterOptions writer_options) {
   WrittenSnapshot out;
   out.index = index;
@@ -82,10 +85,23 @@ absl::StatusOr<WrittenSnapshot> WriteGroupSnapshot(StorageEngine* engine,
         !s.ok()) {
       return s;  // the writer's destructor removes the temp file
     }
+    if (w.bytes_written() + kFsmFooterSize > max_bytes) {
+      return SnapshotError(SnapshotErrc::kSnapshotTooLarge,
+                           absl::StrCat("snapshot of group ", gid, " at ", index,
+                                        " exceeds --raftMaxSnapshotBytes=", max_bytes));
+    }
   }
   if (!it->status().ok()) return FromRocksStatus(it->status(), "snapshot: scan data");
   absl::StatusOr<uint32_t> crc = w.Finish();
   if (!crc.ok()) return crc.status();
+  if (w.bytes_written() > max_bytes) {  // rows are checked per flushed buffer; this is exact
+    std::error_code ec;
+    std::filesystem::remove(w.path(), ec);
+    return SnapshotError(
+        SnapshotErrc::kSnapshotTooLarge,
+        absl::StrCat("snapshot of group ", gid, " at ", index, " is ", w.bytes_written(),
+                     " bytes, over --raftMaxSnapshotBytes=", max_bytes));
+  }
   out.crc = *crc;
   out.rows = w.rows();
   out.bytes = w.bytes_written();

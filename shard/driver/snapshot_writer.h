@@ -33,9 +33,12 @@ struct WrittenSnapshot {
 // `data` in [gid, gid+1) goes into the body with the group prefix stripped; the clock ceiling,
 // the cutover, the header latch and the ConfState come from `meta` in the same view. A file
 // that already exists is never replaced (kIo, EEXIST). `writer_options` is a test seam.
+// A file that would grow past `max_bytes` (--raftMaxSnapshotBytes) is abandoned with
+// kSnapshotTooLarge.
 absl::StatusOr<WrittenSnapshot> WriteGroupSnapshot(StorageEngine* engine,
                                                    const std::string& data_dir, GroupId gid,
                                                    uint64_t index, const rocksdb::Snapshot* view,
+                                                   uint64_t max_bytes = kDefaultMaxSnapshotBytes,
                                                    FsmWriterOptions writer_options = {});
 
 // The §3 checkpoint, staged into the caller's batch (which also carries the snapshot record
