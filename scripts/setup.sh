@@ -39,6 +39,8 @@ PACKAGES=(
   redis-server
   python3-redis
   python3-pytest
+  # promtool: the integration tests check every /metrics exposition with it
+  prometheus
 )
 
 case "${1:-}" in

@@ -353,12 +353,21 @@ def parse_exposition(text):
     return families
 
 
+def promtool_check(text):
+    """`promtool check metrics` (Debian package prometheus, installed by scripts/setup.sh):
+    exit 0 and no lint complaint, else the test fails with promtool's output."""
+    proc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
 def test_metrics_exposition_is_well_formed(cluster):
     found = wait_leaders(cluster, 15)
     for g in cluster.groups:
         key = key_in_group(cluster, g, prefix="metrics")
         assert found[g].client().set(key, "x") is True
     for n in cluster.nodes:
+        promtool_check(cluster.metrics(n))
         families = parse_exposition(cluster.metrics(n))
         for name in ("tessera_raft_term", "tessera_raft_commit_index",
                      "tessera_raft_applied_index", "tessera_raft_state",
