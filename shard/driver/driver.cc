@@ -901,6 +901,7 @@ void Driver::PublishStatus() {
     st.commit = r.log().committed();
     st.last_index = r.log().LastIndex();
     st.applied = kv_->applied_index(gid);
+    st.raft_applied = r.log().applied();
     st.conf_state = r.tracker().conf_state();
     st.snapshot_index = g->snapshot_index;
     st.first_index = g->log->FirstIndex();

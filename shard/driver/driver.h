@@ -68,7 +68,8 @@ struct GroupStatus {
   raft::NodeId leader = raft::kNoNode;
   uint64_t term = 0;
   uint64_t commit = 0;
-  uint64_t applied = 0;
+  uint64_t applied = 0;       // the state machine's (KvStateMachine::applied_index)
+  uint64_t raft_applied = 0;  // the core's: Config::applied at Open, then each Advance
   uint64_t last_index = 0;
   raft::ConfState conf_state;
   uint64_t snapshot_index = 0;                  // recorded snapshot (0 = none)
