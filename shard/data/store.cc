@@ -1,0 +1,124 @@
+#include "shard/data/store.h"
+
+#include "absl/strings/str_cat.h"
+#include "shard/storage/keys.h"
+
+namespace tessera::shard::data {
+namespace {
+
+constexpr char kMetadataTag = 'M';
+constexpr size_t kMetadataFixedSize = 1 + 8;  // type ‖ expire_at_ms
+
+}  // namespace
+
+std::string_view KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kString:
+      return "string";
+    case KeyType::kHash:
+      return "hash";
+    case KeyType::kList:
+      return "list";
+    case KeyType::kSet:
+      return "set";
+    case KeyType::kZSet:
+      return "zset";
+  }
+  return "none";
+}
+
+std::string EncodeMetadata(const Metadata& m) {
+  std::string out;
+  out.reserve(kMetadataFixedSize + m.payload.size());
+  out.push_back(static_cast<char>(m.type));
+  PutU64BE(&out, m.expire_at_ms);
+  out.append(m.payload);
+  return out;
+}
+
+absl::StatusOr<Metadata> DecodeMetadata(std::string_view value) {
+  if (value.size() < kMetadataFixedSize) {
+    return absl::DataLossError(absl::StrCat("metadata row of ", value.size(), " bytes"));
+  }
+  const auto type = static_cast<uint8_t>(value[0]);
+  if (type < static_cast<uint8_t>(KeyType::kString) ||
+      type > static_cast<uint8_t>(KeyType::kZSet)) {
+    return absl::DataLossError(absl::StrCat("metadata row with unknown type ", type));
+  }
+  Metadata m;
+  m.type = static_cast<KeyType>(type);
+  m.expire_at_ms = DecodeU64BE(value.substr(1));
+  m.payload.assign(value.substr(kMetadataFixedSize));
+  return m;
+}
+
+std::string MetadataKey(GroupId gid, std::string_view user_key) {
+  std::string key = GroupKey(gid, std::string_view(&kMetadataTag, 1));
+  key.append(user_key);
+  return key;
+}
+
+std::string MetadataKeyBegin(GroupId gid) {
+  return GroupKey(gid, std::string_view(&kMetadataTag, 1));
+}
+
+std::string MetadataKeyEnd(GroupId gid) {
+  const char next = kMetadataTag + 1;
+  return GroupKey(gid, std::string_view(&next, 1));
+}
+
+std::string_view UserKeyOf(std::string_view metadata_key) { return metadata_key.substr(9); }
+
+absl::StatusOr<std::optional<std::string>> GetRow(const ExecContext& ctx, std::string_view key) {
+  std::string value;
+  rocksdb::Status s;
+  if (ctx.batch != nullptr) {
+    s = ctx.batch->GetFromBatchAndDB(ctx.engine->db(), rocksdb::ReadOptions(), ctx.engine->data(),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
+  } else {
+    s = ctx.engine->db()->Get(rocksdb::ReadOptions(), ctx.engine->data(),
+                              rocksdb::Slice(key.data(), key.size()), &value);
+  }
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocksStatus(s, "data read");
+  return value;
+}
+
+void PutRow(ExecContext& ctx, std::string_view key, std::string_view value) {
+  ctx.batch->Put(ctx.engine->data(), rocksdb::Slice(key.data(), key.size()),
+                 rocksdb::Slice(value.data(), value.size()));
+}
+
+void DeleteRow(ExecContext& ctx, std::string_view key) {
+  ctx.batch->Delete(ctx.engine->data(), rocksdb::Slice(key.data(), key.size()));
+}
+
+absl::StatusOr<std::optional<Metadata>> LoadMetadata(ExecContext& ctx, std::string_view user_key) {
+  const std::string mkey = MetadataKey(ctx.gid, user_key);
+  absl::StatusOr<std::optional<std::string>> row = GetRow(ctx, mkey);
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return std::nullopt;
+  absl::StatusOr<Metadata> m = DecodeMetadata(**row);
+  if (!m.ok()) return m.status();
+  if (m->Expired(ctx.now_ms)) {
+    if (!ctx.read_only()) {
+      if (absl::Status s = DeleteKey(ctx, user_key, *m); !s.ok()) return s;
+    }
+    return std::nullopt;
+  }
+  return *std::move(m);
+}
+
+void StoreMetadata(ExecContext& ctx, std::string_view user_key, const Metadata& m) {
+  PutRow(ctx, MetadataKey(ctx.gid, user_key), EncodeMetadata(m));
+}
+
+absl::Status DeleteKey(ExecContext& ctx, std::string_view user_key, const Metadata& m) {
+  // Collections keep their sub-key rows under the old version; they are unreachable once the
+  // metadata row is gone and are collected in the background, so DEL is O(1).
+  (void)m;
+  DeleteRow(ctx, MetadataKey(ctx.gid, user_key));
+  return absl::OkStatus();
+}
+
+}  // namespace tessera::shard::data
