@@ -624,8 +624,19 @@ TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
   for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
   WaitAllApplied(c, g);
   ASSERT_TRUE(WaitFor([&] { return c.node(0).driver->Status(g)->snapshot_index >= 10; }));
-  const uint64_t snap = c.node(0).driver->Status(g)->snapshot_index;
   c.StopAll();
+  Node& n = c.node(0);
+  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  // The recorded snapshot, read once nothing runs (a newer one may have replaced the one
+  // Status showed a moment before the stop).
+  uint64_t snap = 0;
+  {
+    auto log = GroupLog::Load(engine->get(), g);
+    ASSERT_TRUE(log.ok()) << log.status();
+    snap = (*log)->GetSnapshot()->metadata.index;
+  }
+  ASSERT_GE(snap, 10u);
 
   // Flip one body byte of node 0's recorded snapshot.
   const std::string path = FsmPath(c.node(0).dir->path(), g, snap);
@@ -639,9 +650,6 @@ TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
     f.seekp(static_cast<std::streamoff>(size - 20));
     f.write(&b, 1);
   }
-  Node& n = c.node(0);
-  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
-  ASSERT_TRUE(engine.ok()) << engine.status();
   LoopbackTransport transport(&c.hub, n.id, n.dir->path());
   auto driver = Driver::Open(engine->get(), &transport, c.Options(0));
   ASSERT_FALSE(driver.ok());
@@ -664,9 +672,6 @@ TEST(DriverTest, StateOfAGroupNoLongerListedRefusesToOpen) {
   c.StartAll();
   ASSERT_GE(c.WaitForLeader(2), 0);
   c.StopAll();
-  Node& n = c.node(0);
-  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
-  ASSERT_TRUE(engine.ok()) << engine.status();
   LoopbackTransport transport(&c.hub, n.id, n.dir->path());
   DriverOptions options = c.Options(0);
   options.groups.erase(2);  // --raftGroups without group 2
