@@ -672,6 +672,9 @@ TEST(DriverTest, StateOfAGroupNoLongerListedRefusesToOpen) {
   c.StartAll();
   ASSERT_GE(c.WaitForLeader(2), 0);
   c.StopAll();
+  Node& n = c.node(0);
+  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
   LoopbackTransport transport(&c.hub, n.id, n.dir->path());
   DriverOptions options = c.Options(0);
   options.groups.erase(2);  // --raftGroups without group 2
