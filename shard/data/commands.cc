@@ -1,0 +1,19 @@
+#include "shard/data/commands.h"
+
+#include "absl/container/flat_hash_map.h"
+
+namespace tessera::shard::data {
+
+const DataCommand* FindDataCommand(std::string_view lowercase_name) {
+  static const auto* const index = [] {
+    auto* m = new absl::flat_hash_map<std::string_view, const DataCommand*>();
+    for (auto table : {StringCommands(), KeyCommands()}) {
+      for (const DataCommand& c : table) m->emplace(c.name, &c);
+    }
+    return m;
+  }();
+  auto it = index->find(lowercase_name);
+  return it == index->end() ? nullptr : it->second;
+}
+
+}  // namespace tessera::shard::data

@@ -1,0 +1,309 @@
+// Redis's argument rules (util.c, t_string.c, expire.c in Redis 7.0), written for string_view
+// arguments that are not NUL-terminated.
+#include "shard/data/util.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace tessera::shard::data {
+namespace {
+
+// Redis's MAX_LONG_DOUBLE_CHARS: string2ld refuses text that does not fit its buffer.
+constexpr size_t kMaxLongDoubleChars = 5 * 1024;
+// Redis 7.0 gives up on a glob nesting deeper '*' than this (abusive patterns).
+constexpr int kMaxGlobNesting = 1000;
+
+bool IsCSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// tolower() in the C locale, on the signed char values stringmatchlen works with.
+int LowerAscii(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
+
+// One stringmatchlen call. Redis reads the pattern's NUL terminator in a few places; At() returns
+// '\0' past the end to behave the same on a string_view.
+class GlobMatcher {
+ public:
+  GlobMatcher(std::string_view pattern, bool nocase) : pattern_(pattern), nocase_(nocase) {}
+
+  bool Match(size_t p, std::string_view text, int nesting, bool* give_up) const {
+    if (nesting > kMaxGlobNesting) return false;
+    size_t t = 0;
+    const size_t n = pattern_.size();
+    while (p < n && t < text.size()) {
+      switch (pattern_[p]) {
+        case '*': {
+          while (p + 1 < n && pattern_[p + 1] == '*') ++p;
+          if (p + 1 == n) return true;
+          for (; t < text.size(); ++t) {
+            if (Match(p + 1, text.substr(t), nesting + 1, give_up)) return true;
+            // No suffix of the text matched the rest of the pattern: a longer match for
+            // this '*' (or an earlier one) cannot help.
+            if (*give_up) return false;
+          }
+          *give_up = true;
+          return false;
+        }
+        case '?':
+          ++t;
+          break;
+        case '[': {
+          ++p;
+          const bool negate = At(p) == '^';
+          if (negate) ++p;
+          const int c = static_cast<signed char>(text[t]);
+          bool matched = false;
+          for (;;) {
+            if (At(p) == '\\' && n - p >= 2) {
+              ++p;
+              if (pattern_[p] == text[t]) matched = true;
+            } else if (At(p) == ']') {
+              break;
+            } else if (p == n) {
+              --p;  // an unclosed class ends with the pattern
+              break;
+            } else if (n - p >= 3 && pattern_[p + 1] == '-') {
+              int lo = static_cast<signed char>(pattern_[p]);
+              int hi = static_cast<signed char>(pattern_[p + 2]);
+              if (lo > hi) std::swap(lo, hi);
+              int ch = c;
+              if (nocase_) {
+                lo = LowerAscii(lo);
+                hi = LowerAscii(hi);
+                ch = LowerAscii(ch);
+              }
+              p += 2;
+              if (ch >= lo && ch <= hi) matched = true;
+            } else if (SameChar(pattern_[p], text[t])) {
+              matched = true;
+            }
+            ++p;
+          }
+          if (negate) matched = !matched;
+          if (!matched) return false;
+          ++t;
+          break;
+        }
+        case '\\':
+          if (n - p >= 2) ++p;
+          [[fallthrough]];
+        default:
+          if (!SameChar(pattern_[p], text[t])) return false;
+          ++t;
+          break;
+      }
+      ++p;
+      if (t == text.size()) {
+        while (p < n && pattern_[p] == '*') ++p;
+        break;
+      }
+    }
+    return p == n && t == text.size();
+  }
+
+ private:
+  char At(size_t p) const { return p < pattern_.size() ? pattern_[p] : '\0'; }
+  bool SameChar(char a, char b) const {
+    if (!nocase_) return a == b;
+    return LowerAscii(static_cast<signed char>(a)) == LowerAscii(static_cast<signed char>(b));
+  }
+
+  std::string_view pattern_;
+  bool nocase_;
+};
+
+}  // namespace
+
+std::optional<int64_t> ParseInt64(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  if (s == "0") return 0;
+  size_t i = 0;
+  const bool negative = s[0] == '-';
+  if (negative && ++i == s.size()) return std::nullopt;
+  if (s[i] < '1' || s[i] > '9') return std::nullopt;
+  uint64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(s[i] - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) return std::nullopt;
+    v = v * 10 + digit;
+  }
+  constexpr uint64_t kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (negative) {
+    if (v > kMaxPositive + 1) return std::nullopt;
+    return static_cast<int64_t>(~v + 1);  // two's complement negation, defined for INT64_MIN
+  }
+  if (v > kMaxPositive) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
+std::optional<double> ParseDouble(std::string_view s) {
+  if (s.empty() || IsCSpace(s[0])) return std::nullopt;
+  const std::string buf(s);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size()) return std::nullopt;
+  if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || std::fpclassify(v) == FP_ZERO)) {
+    return std::nullopt;
+  }
+  if (std::isnan(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<long double> ParseLongDouble(std::string_view s) {
+  if (s.empty() || s.size() >= kMaxLongDoubleChars || IsCSpace(s[0])) return std::nullopt;
+  const std::string buf(s);
+  char* end = nullptr;
+  errno = 0;
+  const long double v = std::strtold(buf.c_str(), &end);
+  // Like Redis, parsing may stop at an embedded NUL: only a stop on another byte is an error.
+  if (*end != '\0') return std::nullopt;
+  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || std::fpclassify(v) == FP_ZERO)) {
+    return std::nullopt;
+  }
+  if (std::isnan(v)) return std::nullopt;
+  return v;
+}
+
+std::string FormatLongDouble(long double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  // The largest finite long double takes 4952 characters: Redis's buffer always fits.
+  char buf[kMaxLongDoubleChars];
+  const int len = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
+  std::string out(buf, static_cast<size_t>(std::clamp(len, 0, int{sizeof(buf)} - 1)));
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
+
+bool GlobMatch(std::string_view pattern, std::string_view text, bool nocase) {
+  bool give_up = false;
+  return GlobMatcher(pattern, nocase).Match(0, text, 0, &give_up);
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (LowerAscii(static_cast<unsigned char>(a[i])) !=
+        LowerAscii(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string WrongArityError(std::string_view command) {
+  std::string out = "ERR wrong number of arguments for '";
+  out.append(command);
+  out.append("' command");
+  return out;
+}
+
+std::string InvalidExpireTimeError(std::string_view command) {
+  std::string out = "ERR invalid expire time in '";
+  out.append(command);
+  out.append("' command");
+  return out;
+}
+
+std::optional<int64_t> ParseStringExpireTime(std::string_view arg, TimeUnit unit, bool relative,
+                                             uint64_t now_ms, std::string_view command,
+                                             std::string* error) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  std::optional<int64_t> v = ParseInt64(arg);
+  if (!v.has_value()) {
+    *error = "ERR value is not an integer or out of range";
+    return std::nullopt;
+  }
+  int64_t ms = *v;
+  if (ms <= 0 || (unit == TimeUnit::kSeconds && ms > kMax / 1000)) {
+    *error = InvalidExpireTimeError(command);
+    return std::nullopt;
+  }
+  if (unit == TimeUnit::kSeconds) ms *= 1000;
+  if (relative) {
+    // Redis detects the overflow of ms + now after the fact (a negative sum); same outcome.
+    if (now_ms > static_cast<uint64_t>(kMax) || ms > kMax - static_cast<int64_t>(now_ms)) {
+      *error = InvalidExpireTimeError(command);
+      return std::nullopt;
+    }
+    ms += static_cast<int64_t>(now_ms);
+  }
+  return ms;
+}
+
+std::optional<int64_t> ParseKeyExpireTime(std::string_view arg, TimeUnit unit, int64_t base_ms,
+                                          std::string_view command, std::string* error) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  std::optional<int64_t> v = ParseInt64(arg);
+  if (!v.has_value()) {
+    *error = "ERR value is not an integer or out of range";
+    return std::nullopt;
+  }
+  int64_t when = *v;
+  if (unit == TimeUnit::kSeconds) {
+    if (when > kMax / 1000 || when < kMin / 1000) {
+      *error = InvalidExpireTimeError(command);
+      return std::nullopt;
+    }
+    when *= 1000;
+  }
+  if (when > kMax - base_ms) {
+    *error = InvalidExpireTimeError(command);
+    return std::nullopt;
+  }
+  return when + base_ms;
+}
+
+bool ExpireConditions::Allow(uint64_t current_ms, int64_t when_ms) const {
+  const bool has_ttl = current_ms != 0;
+  const auto current = static_cast<int64_t>(current_ms);
+  if (nx && has_ttl) return false;
+  if (xx && !has_ttl) return false;
+  if (gt && (!has_ttl || when_ms <= current)) return false;
+  if (lt && has_ttl && when_ms >= current) return false;
+  return true;
+}
+
+std::optional<ExpireConditions> ParseExpireConditions(std::span<const std::string_view> options,
+                                                      std::string* error) {
+  ExpireConditions c;
+  for (std::string_view opt : options) {
+    if (EqualsIgnoreCase(opt, "nx")) {
+      c.nx = true;
+    } else if (EqualsIgnoreCase(opt, "xx")) {
+      c.xx = true;
+    } else if (EqualsIgnoreCase(opt, "gt")) {
+      c.gt = true;
+    } else if (EqualsIgnoreCase(opt, "lt")) {
+      c.lt = true;
+    } else {
+      // Redis formats the option with %s and keeps the error on one line.
+      *error = "ERR Unsupported option ";
+      for (char ch : opt.substr(0, opt.find('\0'))) {
+        error->push_back(ch == '\r' || ch == '\n' ? ' ' : ch);
+      }
+      return std::nullopt;
+    }
+  }
+  if (c.nx && (c.xx || c.gt || c.lt)) {
+    *error = "ERR NX and XX, GT or LT options at the same time are not compatible";
+    return std::nullopt;
+  }
+  if (c.gt && c.lt) {
+    *error = "ERR GT and LT options at the same time are not compatible";
+    return std::nullopt;
+  }
+  return c;
+}
+
+}  // namespace tessera::shard::data
