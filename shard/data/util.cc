@@ -161,8 +161,8 @@ std::optional<long double> ParseLongDouble(std::string_view s) {
   char* end = nullptr;
   errno = 0;
   const long double v = std::strtold(buf.c_str(), &end);
-  // Like Redis, parsing may stop at an embedded NUL: only a stop on another byte is an error.
-  if (*end != '\0') return std::nullopt;
+  // Redis 7.0's string2ld: the whole value must parse (an embedded NUL ends it early).
+  if (*end != '\0' || static_cast<size_t>(end - buf.c_str()) != s.size()) return std::nullopt;
   if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || std::fpclassify(v) == FP_ZERO)) {
     return std::nullopt;
   }

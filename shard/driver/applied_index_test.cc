@@ -22,6 +22,7 @@
 #include "raft/types.h"
 #include "rocksdb/file_system.h"
 #include "rocksdb/write_batch.h"
+#include "shard/data/store.h"
 #include "shard/driver/driver.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/driver/snapshot_writer.h"
@@ -54,12 +55,35 @@ bool WaitFor(const std::function<bool()>& pred, milliseconds timeout = kWait) {
   return pred();
 }
 
+constexpr uint64_t kTestNowMs = 1'700'000'000'000;
+
+// Stages one entry the way the driver does (through an indexed batch) and appends what it
+// staged to `batch`, so tests can keep inspecting and writing a plain WriteBatch. Entries
+// staged one by one here see the database, not each other's writes.
+std::optional<AppliedEntry> Stage(KvStateMachine& kv, rocksdb::WriteBatch& batch, GroupId gid,
+                                  const raft::Entry& entry) {
+  rocksdb::WriteBatchWithIndex indexed(rocksdb::BytewiseComparator(), 0, true);
+  absl::StatusOr<std::optional<AppliedEntry>> staged = kv.StageApply(indexed, gid, entry, nullptr);
+  EXPECT_TRUE(staged.ok()) << staged.status();
+  if (!staged.ok()) return std::nullopt;
+  // Concatenate the records (the public serialized form: 8-byte sequence, 4-byte LE count,
+  // records).
+  const rocksdb::WriteBatch& from = *indexed.GetWriteBatch();
+  std::string rep = batch.Data();
+  rep.append(from.Data().substr(12));
+  const uint32_t count = batch.Count() + from.Count();
+  for (int i = 0; i < 4; ++i) rep[8 + i] = static_cast<char>((count >> (8 * i)) & 0xff);
+  batch = rocksdb::WriteBatch(rep);
+  return *std::move(staged);
+}
+
 raft::Entry Normal(uint64_t index, std::string data) {
   return raft::Entry{2, index, raft::EntryType::kNormal, std::move(data)};
 }
 
 raft::Entry SetEntry(uint64_t index, std::string_view key, std::string_view value) {
-  return Normal(index, EncodeEntryPayload(ProposalId{9, index}, EncodeSetCommand(key, value)));
+  return Normal(index,
+                EncodeEntryPayload(ProposalId{9, index}, kTestNowMs, EncodeSetCommand(key, value)));
 }
 
 std::unique_ptr<StorageEngine> OpenEngine(const std::string& dir, const EngineOptions& options) {
@@ -76,7 +100,8 @@ void PutMeta(StorageEngine& engine, GroupId gid, std::string_view name, std::str
 
 void PutRow(StorageEngine& engine, GroupId gid, std::string_view key, std::string_view value) {
   rocksdb::WriteBatch batch;
-  batch.Put(engine.data(), DataKey(gid, key), rocksdb::Slice(value.data(), value.size()));
+  batch.Put(engine.data(), data::MetadataKey(gid, key),
+            data::EncodeMetadata(data::Metadata{data::KeyType::kString, 0, std::string(value)}));
   ASSERT_TRUE(engine.Write(batch, /*sync=*/true).ok());
 }
 
@@ -191,11 +216,12 @@ TEST_P(MutationLeaf, EveryMutationLeafWritesIndex) {
   auto kv = KvStateMachine::Open(engine.get(), {kGroup});
   ASSERT_TRUE(kv.ok()) << kv.status();
 
-  const raft::Entry entry = c.command.has_value()
-                                ? Normal(kIndex, EncodeEntryPayload(ProposalId{9, 1}, *c.command))
-                                : Normal(kIndex, "");
+  const raft::Entry entry =
+      c.command.has_value()
+          ? Normal(kIndex, EncodeEntryPayload(ProposalId{9, 1}, kTestNowMs, *c.command))
+          : Normal(kIndex, "");
   rocksdb::WriteBatch batch;
-  std::optional<AppliedEntry> applied = (*kv)->StageApply(batch, kGroup, entry);
+  std::optional<AppliedEntry> applied = Stage(**kv, batch, kGroup, entry);
   ASSERT_TRUE(applied.has_value());
   EXPECT_EQ(applied->index, kIndex);
   EXPECT_EQ(applied->result.ok(), c.applies_ok) << applied->result;
@@ -205,7 +231,14 @@ TEST_P(MutationLeaf, EveryMutationLeafWritesIndex) {
   const uint32_t meta_cf = engine->meta()->GetID();
   const uint32_t data_cf = engine->data()->GetID();
   EXPECT_TRUE(ops.HasPut(meta_cf, MetaKey(kGroup, meta::kAppliedIndex), EncodeU64BE(kIndex)));
-  EXPECT_EQ(ops.Count(meta_cf), 1u);
+  // With the index: the clock ceiling, which a command's timestamp advances in the same batch.
+  if (c.command.has_value()) {
+    EXPECT_TRUE(
+        ops.HasPut(meta_cf, MetaKey(kGroup, meta::kClockCeilingMs), EncodeU64BE(kTestNowMs)));
+    EXPECT_EQ(ops.Count(meta_cf), 2u);
+  } else {
+    EXPECT_EQ(ops.Count(meta_cf), 1u);
+  }
   EXPECT_EQ(ops.Count(engine->raftlog()->GetID()), 0u);
   if (!c.applies_ok || !c.command.has_value()) {
     EXPECT_EQ(ops.Count(data_cf), 0u);
@@ -588,8 +621,7 @@ void PrepareGroup(StorageEngine& engine) {
   ASSERT_EQ((*kv)->applied_index(kGroup), kPrevSnapshot);
   rocksdb::WriteBatch batch;
   for (uint64_t i = kPrevSnapshot + 1; i <= kLastApply; ++i) {
-    ASSERT_TRUE(
-        (*kv)->StageApply(batch, kGroup, SetEntry(i, absl::StrCat("k", i), "v")).has_value());
+    ASSERT_TRUE(Stage(**kv, batch, kGroup, SetEntry(i, absl::StrCat("k", i), "v")).has_value());
   }
   ASSERT_TRUE(engine.Write(batch, /*sync=*/true).ok());
 }
@@ -672,7 +704,7 @@ TEST(AppliedIndexTest, CheckpointAndRecordAtomic) {
     auto kv = KvStateMachine::Open(engine.get(), {kGroup});
     ASSERT_TRUE(kv.ok());
     rocksdb::WriteBatch apply;
-    ASSERT_TRUE((*kv)->StageApply(apply, kGroup, SetEntry(kLaterApply, "z", "v")).has_value());
+    ASSERT_TRUE(Stage(**kv, apply, kGroup, SetEntry(kLaterApply, "z", "v")).has_value());
     ASSERT_TRUE(engine->Write(apply, /*sync=*/false).ok());
   }
   {
@@ -751,7 +783,7 @@ TEST(ColdStartApplyTest, SetAppliedIsAdvanceOnly) {
   EXPECT_EQ((*kv)->applied_index(kGroup), 10u);
   for (uint64_t i : {7u, 10u}) {
     rocksdb::WriteBatch batch;
-    EXPECT_FALSE((*kv)->StageApply(batch, kGroup, SetEntry(i, "k", "old")).has_value()) << i;
+    EXPECT_FALSE(Stage(**kv, batch, kGroup, SetEntry(i, "k", "old")).has_value()) << i;
     EXPECT_EQ(batch.Count(), 0u);
   }
 
@@ -760,9 +792,9 @@ TEST(ColdStartApplyTest, SetAppliedIsAdvanceOnly) {
   EXPECT_EQ((*kv)->applied_index(kGroup), 12u);
   EXPECT_EQ(Durable(*engine, kGroup), (AppliedIndex{10, true}));
   rocksdb::WriteBatch batch;
-  EXPECT_FALSE((*kv)->StageApply(batch, kGroup, SetEntry(12, "k", "old")).has_value());
+  EXPECT_FALSE(Stage(**kv, batch, kGroup, SetEntry(12, "k", "old")).has_value());
   EXPECT_EQ(batch.Count(), 0u);
-  ASSERT_TRUE((*kv)->StageApply(batch, kGroup, SetEntry(13, "k", "new")).has_value());
+  ASSERT_TRUE(Stage(**kv, batch, kGroup, SetEntry(13, "k", "new")).has_value());
   (*kv)->AdvanceApplied(kGroup, 11);  // after a fresh apply too
   EXPECT_EQ((*kv)->applied_index(kGroup), 13u);
   ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());
@@ -779,8 +811,7 @@ TEST(ColdStartApplyTest, DuplicateEntryHasNoSideEffects) {
     ASSERT_TRUE(kv.ok());
     rocksdb::WriteBatch batch;
     for (uint64_t i = 1; i <= 5; ++i) {
-      ASSERT_TRUE(
-          (*kv)->StageApply(batch, kGroup, SetEntry(i, absl::StrCat("k", i), "v")).has_value());
+      ASSERT_TRUE(Stage(**kv, batch, kGroup, SetEntry(i, absl::StrCat("k", i), "v")).has_value());
     }
     ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());
   }
@@ -788,14 +819,15 @@ TEST(ColdStartApplyTest, DuplicateEntryHasNoSideEffects) {
   auto kv = KvStateMachine::Open(engine.get(), {kGroup});
   ASSERT_TRUE(kv.ok());
   const std::vector<raft::Entry> duplicates = {
-      SetEntry(3, "k3", "replayed"),                                              // a SET
-      Normal(4, EncodeEntryPayload(ProposalId{9, 4}, EncodeDelCommand({"k1"}))),  // a DEL
-      Normal(5, ""),                                                              // a noop
+      SetEntry(3, "k3", "replayed"),  // a SET
+      Normal(4,
+             EncodeEntryPayload(ProposalId{9, 4}, kTestNowMs, EncodeDelCommand({"k1"}))),  // a DEL
+      Normal(5, ""),                                                                       // a noop
   };
   for (const raft::Entry& e : duplicates) {
     rocksdb::WriteBatch batch;
     // nullopt: nothing to resolve a proposal with, nothing staged, no index write.
-    EXPECT_FALSE((*kv)->StageApply(batch, kGroup, e).has_value()) << "entry " << e.index;
+    EXPECT_FALSE(Stage(**kv, batch, kGroup, e).has_value()) << "entry " << e.index;
     EXPECT_EQ(batch.Count(), 0u) << "entry " << e.index;
     EXPECT_EQ((*kv)->applied_index(kGroup), 5u);
   }
@@ -819,7 +851,7 @@ TEST(ColdStartApplyTest, DuplicateConfChangeNotPersisted) {
   // The driver's ApplyCommitted `continue`s on nullopt before decoding the conf change, so a
   // duplicate never reaches ApplyConfChange nor the conf_state / peers / bootstrap_era puts.
   rocksdb::WriteBatch batch;
-  EXPECT_FALSE((*kv)->StageApply(batch, kGroup, conf).has_value());
+  EXPECT_FALSE(Stage(**kv, batch, kGroup, conf).has_value());
   EXPECT_EQ(batch.Count(), 0u);  // no row in any column family: no snapshot record either
   ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());
   EXPECT_EQ(MetaRow(*engine, kGroup, meta::kConfState), "conf-state-at-6");
@@ -829,7 +861,7 @@ TEST(ColdStartApplyTest, DuplicateConfChangeNotPersisted) {
 
   // The same conf change fresh (above applied) applies: the driver persists it then.
   const raft::Entry fresh{2, 9, raft::EntryType::kConfChange, raft::EncodeConfChange(cc)};
-  std::optional<AppliedEntry> applied = (*kv)->StageApply(batch, kGroup, fresh);
+  std::optional<AppliedEntry> applied = Stage(**kv, batch, kGroup, fresh);
   ASSERT_TRUE(applied.has_value());
   EXPECT_EQ(applied->index, 9u);
   EXPECT_FALSE(applied->proposal.has_value());
@@ -845,7 +877,7 @@ TEST(ColdStartApplyTest, FreshEntryAppliesAndAdvances) {
   ASSERT_EQ((*kv)->applied_index(kGroup), 5u);
 
   rocksdb::WriteBatch batch;
-  std::optional<AppliedEntry> applied = (*kv)->StageApply(batch, kGroup, SetEntry(6, "k", "v"));
+  std::optional<AppliedEntry> applied = Stage(**kv, batch, kGroup, SetEntry(6, "k", "v"));
   ASSERT_TRUE(applied.has_value());
   EXPECT_EQ(applied->index, 6u);
   EXPECT_EQ(applied->proposal, (ProposalId{9, 6}));  // the proposer's waiter is resolved
@@ -853,7 +885,8 @@ TEST(ColdStartApplyTest, FreshEntryAppliesAndAdvances) {
   EXPECT_EQ((*kv)->applied_index(kGroup), 6u);                   // staged
   EXPECT_EQ(Durable(*engine, kGroup), (AppliedIndex{5, true}));  // not yet written
   const BatchOps ops(batch);
-  EXPECT_TRUE(ops.HasPut(engine->data()->GetID(), DataKey(kGroup, "k"), "v"));
+  EXPECT_TRUE(ops.HasPut(engine->data()->GetID(), data::MetadataKey(kGroup, "k"),
+                         data::EncodeMetadata(data::Metadata{data::KeyType::kString, 0, "v"})));
   EXPECT_TRUE(
       ops.HasPut(engine->meta()->GetID(), MetaKey(kGroup, meta::kAppliedIndex), EncodeU64BE(6)));
   ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());
@@ -862,7 +895,7 @@ TEST(ColdStartApplyTest, FreshEntryAppliesAndAdvances) {
 
   // The next one continues from there, and survives a reopen.
   batch.Clear();
-  ASSERT_TRUE((*kv)->StageApply(batch, kGroup, SetEntry(7, "k", "w")).has_value());
+  ASSERT_TRUE(Stage(**kv, batch, kGroup, SetEntry(7, "k", "w")).has_value());
   ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());
   auto reopened = KvStateMachine::Open(engine.get(), {kGroup});
   ASSERT_TRUE(reopened.ok());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "raft/errors.h"
+#include "shard/data/resp_reply.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/validate_open.h"
 #include "shard/membership/node_id.h"
@@ -352,6 +353,8 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     // §7.3: both counters primed to max(snapshot index, effective applied).
     const uint64_t applied = initial_applied[gid];
     d->kv_->AdvanceApplied(gid, applied);
+    // A skipped or restored snapshot header may carry a higher ceiling than meta had.
+    d->kv_->AdvanceClockCeiling(gid, d->fsm_->clock_ceiling_ms(gid));
     std::optional<raft::ConfState> conf;
     if (cs->has_value()) conf = (*cs)->conf_state;
     g->storage = std::make_unique<ConfOverlayStorage>(g->log.get(), std::move(conf));
@@ -515,12 +518,20 @@ void Driver::Stop() {
 
 void Driver::Propose(GroupId gid, std::string command, Callback done) {
   Enqueue(Request{Request::Kind::kPropose, gid, std::move(command),
-                  Waiter{std::move(done), Clock::now() + options_.request_timeout}});
+                  Waiter{std::move(done), nullptr, 2, Clock::now() + options_.request_timeout}});
+}
+
+void Driver::ProposeCommand(GroupId gid, std::string command, int protocol, ReplyCallback done) {
+  Waiter w;
+  w.reply_done = std::move(done);
+  w.protocol = protocol;
+  w.deadline = Clock::now() + options_.request_timeout;
+  Enqueue(Request{Request::Kind::kPropose, gid, std::move(command), std::move(w)});
 }
 
 void Driver::Read(GroupId gid, Callback done) {
   Enqueue(Request{Request::Kind::kRead, gid, std::string(),
-                  Waiter{std::move(done), Clock::now() + options_.request_timeout}});
+                  Waiter{std::move(done), nullptr, 2, Clock::now() + options_.request_timeout}});
 }
 
 void Driver::Enqueue(Request r) {
@@ -536,7 +547,7 @@ void Driver::Enqueue(Request r) {
     }
   }
   if (!refusal.ok()) {
-    r.waiter.done(refusal);
+    r.waiter.Complete(refusal, {});
     return;
   }
   wake_.notify_one();
@@ -644,30 +655,33 @@ void Driver::StepInbound(std::deque<GroupMessage>& inbound,
 void Driver::HandleRequest(Request& r) {
   auto it = groups_.find(r.gid);
   if (it == groups_.end()) {
-    r.waiter.done(absl::NotFoundError(absl::StrCat("group ", r.gid, " not hosted")));
+    r.waiter.Complete(absl::NotFoundError(absl::StrCat("group ", r.gid, " not hosted")), {});
     return;
   }
   Group& g = *it->second;
   if (Clock::now() >= r.waiter.deadline) {
-    r.waiter.done(absl::DeadlineExceededError("request expired in the driver queue"));
+    r.waiter.Complete(absl::DeadlineExceededError("request expired in the driver queue"), {});
     return;
   }
   const raft::Raft& raft = g.node->raft();
   if (raft.role() != raft::Role::kLeader) {
-    r.waiter.done(NotLeaderError(g.gid, raft.lead()));
+    r.waiter.Complete(NotLeaderError(g.gid, raft.lead()), {});
     return;
   }
   const uint64_t id = next_request_id_++;
   absl::Status s;
   if (r.kind == Request::Kind::kPropose) {
-    s = g.node->Propose(EncodeEntryPayload(ProposalId{options_.node_id, id}, r.command));
+    s = g.node->Propose(
+        EncodeEntryPayload(ProposalId{options_.node_id, id}, WallClockMs(), r.command));
     if (s.ok()) g.proposals.emplace(id, std::move(r.waiter));
   } else {
     std::string ctx = EncodeU64BE(id);
     s = g.node->ReadIndex(ctx);
     if (s.ok()) g.reads_awaiting_index.emplace(std::move(ctx), std::move(r.waiter));
   }
-  if (!s.ok()) r.waiter.done(IsNotLeader(s) ? NotLeaderError(g.gid, g.node->raft().lead()) : s);
+  if (!s.ok()) {
+    r.waiter.Complete(IsNotLeader(s) ? NotLeaderError(g.gid, g.node->raft().lead()) : s, {});
+  }
 }
 
 void Driver::ProcessReady() {
@@ -714,25 +728,40 @@ void Driver::ProcessReady() {
   if (rounds.empty()) return;
   const bool log_dirty = log_batch.Count() > 0;
 
-  // (f) committed entries are applied into the same batch: one atomic write makes the log,
-  // the hard state whose commit covers them and their effects durable together, so every
-  // crash state still has applied <= durable commit, at one fsync per iteration instead of
-  // two. A group installing a snapshot applies after its restore instead, below.
+  // (f) committed entries are applied in the same iteration: their effects go into an indexed
+  // batch (later entries read what earlier ones wrote) that is written right after the log
+  // batch, unsynced, and synced itself: RocksDB's WAL is one sequential log, so the sync
+  // makes both durable and recovery yields a prefix of the two writes. Every crash state keeps
+  // applied <= durable commit, at one fsync per iteration. A group installing a snapshot
+  // applies after its restore instead, below.
   const Clock::time_point apply_start = Clock::now();
-  std::vector<std::pair<Group*, std::vector<AppliedEntry>>> applied;
+  // overwrite_key: the batch-over-database reads of later commands see the latest write.
+  rocksdb::WriteBatchWithIndex apply_batch(rocksdb::BytewiseComparator(), 0,
+                                           /*overwrite_key=*/true);
+  std::vector<std::pair<Group*, std::vector<Applied>>> applied;
   uint64_t applied_count = 0;
   for (Round& r : rounds) {
     if (r.rd.committed_entries.empty() || !r.rd.snapshot.IsEmpty()) continue;
-    applied.emplace_back(r.g, std::vector<AppliedEntry>());
-    ApplyCommitted(*r.g, r.rd, log_batch, applied.back().second);
+    applied.emplace_back(r.g, std::vector<Applied>());
+    ApplyCommitted(*r.g, r.rd, apply_batch, applied.back().second);
     applied_count += applied.back().second.size();
   }
-  if (log_batch.Count() > 0) {
+  const bool apply_dirty = apply_batch.GetWriteBatch()->Count() > 0;
+  if (log_dirty || apply_dirty) {
     const Clock::time_point write_start = Clock::now();
+    if (log_dirty) {
+      if (absl::Status s = engine_->Write(log_batch, /*sync=*/!apply_dirty); !s.ok()) {
+        Fatal("raftlog write: " + s.ToString());
+      }
+    }
     // Apply-only batches (committed entries re-delivered after a restart) honour
-    // --fsmSyncMode; anything carrying log state is synced.
-    if (absl::Status s = engine_->Write(log_batch, log_dirty || options_.apply_sync); !s.ok()) {
-      Fatal("raftlog write: " + s.ToString());
+    // --fsmSyncMode; one that follows log state is synced.
+    if (apply_dirty) {
+      if (absl::Status s =
+              engine_->Write(*apply_batch.GetWriteBatch(), log_dirty || options_.apply_sync);
+          !s.ok()) {
+        Fatal("apply write: " + s.ToString());
+      }
     }
     if (log_dirty) {
       Metrics().log_fsync_seconds->Observe(SecondsSince(write_start));
@@ -752,7 +781,7 @@ void Driver::ProcessReady() {
     if (!r.rd.snapshot.IsEmpty()) InstallSnapshot(*r.g, r.rd.snapshot);
   }
 
-  std::vector<std::pair<Callback, absl::Status>> completions;
+  std::vector<std::pair<Waiter, std::pair<absl::Status, std::string>>> completions;
   for (Round& r : rounds) {
     Group& g = *r.g;
     if (r.rd.soft_state.has_value()) {
@@ -763,7 +792,9 @@ void Driver::ProcessReady() {
     // A read not yet given an index can no longer get one from a deposed leader.
     if (r.rd.soft_state.has_value() && r.rd.soft_state->role != raft::Role::kLeader) {
       for (auto& [ctx, w] : g.reads_awaiting_index) {
-        completions.emplace_back(std::move(w.done), NotLeaderError(g.gid, r.rd.soft_state->lead));
+        completions.emplace_back(
+            std::move(w),
+            std::make_pair(NotLeaderError(g.gid, r.rd.soft_state->lead), std::string()));
       }
       g.reads_awaiting_index.clear();
     }
@@ -776,15 +807,17 @@ void Driver::ProcessReady() {
   }
 
   // Entries committed after an installed snapshot, once its restore has rewritten the rows.
-  rocksdb::WriteBatch after_install;
+  rocksdb::WriteBatchWithIndex after_install(rocksdb::BytewiseComparator(), 0,
+                                             /*overwrite_key=*/true);
   for (Round& r : rounds) {
     if (r.rd.committed_entries.empty() || r.rd.snapshot.IsEmpty()) continue;
-    applied.emplace_back(r.g, std::vector<AppliedEntry>());
+    applied.emplace_back(r.g, std::vector<Applied>());
     ApplyCommitted(*r.g, r.rd, after_install, applied.back().second);
     applied_count += applied.back().second.size();
   }
-  if (after_install.Count() > 0) {
-    if (absl::Status s = engine_->Write(after_install, options_.apply_sync); !s.ok()) {
+  if (after_install.GetWriteBatch()->Count() > 0) {
+    if (absl::Status s = engine_->Write(*after_install.GetWriteBatch(), options_.apply_sync);
+        !s.ok()) {
       Fatal("apply write: " + s.ToString());
     }
   }
@@ -794,13 +827,15 @@ void Driver::ProcessReady() {
     Metrics().apply_seconds->Observe(SecondsSince(apply_start));
   }
   for (auto& [g, entries_applied] : applied) {
-    for (AppliedEntry& a : entries_applied) {
+    for (Applied& done : entries_applied) {
+      AppliedEntry& a = done.entry;
       if (!a.proposal.has_value() || a.proposal->proposer != options_.node_id) continue;
       auto it = g->proposals.find(a.proposal->request_id);
       if (it == g->proposals.end()) continue;
       // The waiter keeps only its deadline, which Propose set request_timeout after the call.
       g->proposal_seconds->Observe(SecondsSince(it->second.deadline - options_.request_timeout));
-      completions.emplace_back(std::move(it->second.done), std::move(a.result));
+      completions.emplace_back(std::move(it->second),
+                               std::make_pair(std::move(a.result), std::move(done.reply)));
       g->proposals.erase(it);
     }
   }
@@ -808,14 +843,33 @@ void Driver::ProcessReady() {
 
   // (g)
   for (Round& r : rounds) r.g->node->Advance(r.rd);
-  for (auto& [done, status] : completions) done(std::move(status));
+  for (auto& [w, outcome] : completions)
+    w.Complete(std::move(outcome.first), std::move(outcome.second));
 }
 
-void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch& batch,
-                            std::vector<AppliedEntry>& applied) {
+void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatchWithIndex& batch,
+                            std::vector<Applied>& applied) {
   rocksdb::ColumnFamilyHandle* meta_cf = engine_->meta();
   for (const raft::Entry& e : rd.committed_entries) {
-    std::optional<AppliedEntry> a = kv_->StageApply(batch, g.gid, e);
+    // The reply is rendered only for a local client waiting on this entry.
+    std::string reply;
+    std::optional<data::RespReply> writer;
+    if (e.type == raft::EntryType::kNormal) {
+      absl::StatusOr<ProposalId> id = DecodeEntryProposalId(e.data);
+      if (id.ok() && id->proposer == options_.node_id) {
+        auto it = g.proposals.find(id->request_id);
+        if (it != g.proposals.end() && it->second.reply_done) {
+          writer.emplace(it->second.protocol, &reply);
+        }
+      }
+    }
+    absl::StatusOr<std::optional<AppliedEntry>> staged =
+        kv_->StageApply(batch, g.gid, e, writer.has_value() ? &*writer : nullptr);
+    if (!staged.ok()) {
+      Fatal(absl::StrCat("group ", g.gid, ": apply of entry ", e.index, ": ",
+                         staged.status().ToString()));
+    }
+    std::optional<AppliedEntry>& a = *staged;
     if (!a.has_value()) continue;  // applied before a restart
     if (e.type == raft::EntryType::kConfChange) {
       raft::ConfChange cc;
@@ -851,7 +905,7 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
       batch.Put(meta_cf, MetaKey(g.gid, meta::kPeers), EncodePeersRecord(g.peers));
       batch.Put(meta_cf, MetaKey(g.gid, meta::kBootstrapEra), std::string(1, '\0'));
     }
-    applied.push_back(*std::move(a));
+    applied.push_back(Applied{*std::move(a), std::move(reply)});
   }
 }
 
@@ -867,26 +921,26 @@ void Driver::CompleteReads(Group& g) {
 }
 
 void Driver::ExpireWaiters(Clock::time_point now) {
-  std::vector<Callback> expired;
+  std::vector<Waiter> expired;
   for (auto& [gid, g] : groups_) {
     absl::erase_if(g->proposals, [&](auto& kv) {
       if (kv.second.deadline > now) return false;
-      expired.push_back(std::move(kv.second.done));
+      expired.push_back(std::move(kv.second));
       return true;
     });
     absl::erase_if(g->reads_awaiting_index, [&](auto& kv) {
       if (kv.second.deadline > now) return false;
-      expired.push_back(std::move(kv.second.done));
+      expired.push_back(std::move(kv.second));
       return true;
     });
     std::erase_if(g->reads_awaiting_apply, [&](auto& entry) {
       if (entry.second.deadline > now) return false;
-      expired.push_back(std::move(entry.second.done));
+      expired.push_back(std::move(entry.second));
       return true;
     });
   }
-  for (Callback& done : expired) {
-    done(absl::DeadlineExceededError("request deadline passed before it was applied"));
+  for (Waiter& w : expired) {
+    w.Complete(absl::DeadlineExceededError("request deadline passed before it was applied"), {});
   }
 }
 
@@ -928,21 +982,21 @@ void Driver::PublishStatus() {
 }
 
 void Driver::FailAll(const absl::Status& status) {
-  std::vector<Callback> pending;
+  std::vector<Waiter> pending;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (Request& r : requests_) pending.push_back(std::move(r.waiter.done));
+    for (Request& r : requests_) pending.push_back(std::move(r.waiter));
     requests_.clear();
   }
   for (auto& [gid, g] : groups_) {
-    for (auto& [id, w] : g->proposals) pending.push_back(std::move(w.done));
-    for (auto& [ctx, w] : g->reads_awaiting_index) pending.push_back(std::move(w.done));
-    for (auto& [index, w] : g->reads_awaiting_apply) pending.push_back(std::move(w.done));
+    for (auto& [id, w] : g->proposals) pending.push_back(std::move(w));
+    for (auto& [ctx, w] : g->reads_awaiting_index) pending.push_back(std::move(w));
+    for (auto& [index, w] : g->reads_awaiting_apply) pending.push_back(std::move(w));
     g->proposals.clear();
     g->reads_awaiting_index.clear();
     g->reads_awaiting_apply.clear();
   }
-  for (Callback& done : pending) done(status);
+  for (Waiter& w : pending) w.Complete(status, {});
 }
 
 void Driver::SendMessages(std::vector<GroupMessage> out) {
@@ -1007,6 +1061,7 @@ void Driver::InstallSnapshot(Group& g, const raft::Snapshot& snap) {
   }
   fsm_->ApplySnapshotHeader(g.gid, restored->header, ApplyMode::kRestore);
   kv_->AdvanceApplied(g.gid, index);
+  kv_->AdvanceClockCeiling(g.gid, fsm_->clock_ceiling_ms(g.gid));
 
   std::string peers_bytes;
   rocksdb::Status rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),

@@ -98,6 +98,8 @@ class Driver {
   // Runs on the driver thread (or on the caller's thread for immediate refusals such as a
   // full queue). Must not block; it may call Propose/Read again.
   using Callback = std::function<void(absl::Status)>;
+  // A proposal's outcome and, when OK, the command's reply as RESP bytes.
+  using ReplyCallback = std::function<void(absl::Status, std::string reply)>;
 
   // Bootstraps uninitialized groups that have a list (one synced batch each), loads every
   // group's log, ConfState and applied index, and builds the RawNodes. Does not start the loop.
@@ -117,6 +119,8 @@ class Driver {
   // Thread-safe, never blocks on the driver. `command` is a KV command (EncodeSetCommand, ...);
   // the callback gets OK once the entry is applied locally.
   void Propose(GroupId gid, std::string command, Callback done);
+  // Propose, with the reply the leader's apply produced, rendered in RESP `protocol` (2 or 3).
+  void ProposeCommand(GroupId gid, std::string command, int protocol, ReplyCallback done);
   // OK once the local state machine reflects every write acknowledged before the call
   // (lease or ReadIndex on the leader); the caller then reads through kv().
   void Read(GroupId gid, Callback done);
@@ -132,8 +136,18 @@ class Driver {
   using Clock = std::chrono::steady_clock;
 
   struct Waiter {
-    Callback done;
+    Callback done;             // set for Read and Propose
+    ReplyCallback reply_done;  // set for ProposeCommand
+    int protocol = 2;
     Clock::time_point deadline;
+
+    void Complete(absl::Status status, std::string reply) {
+      if (reply_done) {
+        reply_done(std::move(status), std::move(reply));
+      } else {
+        done(std::move(status));
+      }
+    }
   };
   struct Request {
     enum class Kind { kPropose, kRead } kind;
@@ -172,8 +186,13 @@ class Driver {
                    std::vector<std::pair<GroupId, raft::NodeId>>& unreachable);
   void HandleRequest(Request& request);
   void ProcessReady();
-  void ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch& batch,
-                      std::vector<AppliedEntry>& applied);
+  // An applied entry and the reply bytes for its local waiter (empty when none asked).
+  struct Applied {
+    AppliedEntry entry;
+    std::string reply;
+  };
+  void ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatchWithIndex& batch,
+                      std::vector<Applied>& applied);
   void CompleteReads(Group& g);
   void ExpireWaiters(Clock::time_point now);
   void PublishStatus();

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "raft/errors.h"
 #include "shard/config/config_errc.h"
+#include "shard/data/store.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/driver/snapshot_writer.h"
@@ -659,12 +660,15 @@ TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
   ASSERT_TRUE(applied.ok());
   EXPECT_TRUE(applied->present);
   EXPECT_GE(applied->value, snap);
-  std::string value;
-  ASSERT_TRUE((*engine)
-                  ->db()
-                  ->Get(rocksdb::ReadOptions(), (*engine)->data(), DataKey(g, "key19"), &value)
-                  .ok());
-  EXPECT_EQ(value, "value19-c");
+  std::string row;
+  ASSERT_TRUE(
+      (*engine)
+          ->db()
+          ->Get(rocksdb::ReadOptions(), (*engine)->data(), data::MetadataKey(g, "key19"), &row)
+          .ok());
+  auto m = data::DecodeMetadata(row);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->payload, "value19-c");
 }
 
 TEST(DriverTest, StateOfAGroupNoLongerListedRefusesToOpen) {

@@ -1,9 +1,13 @@
-// SET/DEL apply over the `data` column family with the applied index in the same WriteBatch
-// (snapshots-and-cold-start.md §3).
+// Command apply over the `data` column family through the data model, with the applied index
+// and the clock ceiling in the same WriteBatch (snapshots-and-cold-start.md §3).
 #include "shard/kv/kv_state_machine.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "shard/storage/keys.h"
 
@@ -32,49 +36,86 @@ bool ConsumeBytes(std::string_view* in, uint32_t n, std::string_view* out) {
   return true;
 }
 
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-
 }  // namespace
 
-std::string EncodeSetCommand(std::string_view key, std::string_view value) {
+std::string EncodeCommand(std::span<const std::string_view> argv) {
+  size_t size = 4;
+  for (std::string_view a : argv) size += 4 + a.size();
   std::string out;
-  out.reserve(1 + 4 + key.size() + value.size());
-  out.push_back(static_cast<char>(KvOp::kSet));
-  PutU32BE(&out, static_cast<uint32_t>(key.size()));
-  out.append(key);
-  out.append(value);
-  return out;
-}
-
-std::string EncodeDelCommand(const std::vector<std::string>& keys) {
-  std::string out;
-  out.push_back(static_cast<char>(KvOp::kDel));
-  PutU32BE(&out, static_cast<uint32_t>(keys.size()));
-  for (const std::string& k : keys) {
-    PutU32BE(&out, static_cast<uint32_t>(k.size()));
-    out.append(k);
+  out.reserve(size);
+  PutU32BE(&out, static_cast<uint32_t>(argv.size()));
+  for (std::string_view a : argv) {
+    PutU32BE(&out, static_cast<uint32_t>(a.size()));
+    out.append(a);
   }
   return out;
 }
 
-std::string EncodeEntryPayload(ProposalId id, std::string_view command) {
+absl::StatusOr<std::vector<std::string_view>> DecodeCommand(std::string_view command) {
+  uint32_t argc = 0;
+  if (!ConsumeU32BE(&command, &argc)) return absl::InvalidArgumentError("command truncated");
+  if (argc == 0 || argc > kMaxCommandArgs) {
+    return absl::InvalidArgumentError(absl::StrCat("command with ", argc, " arguments"));
+  }
+  // Each argument takes at least 4 bytes: bounds the reservation by the input.
+  if (command.size() / 4 < argc) return absl::InvalidArgumentError("command truncated");
+  std::vector<std::string_view> argv;
+  argv.reserve(argc);
+  for (uint32_t i = 0; i < argc; ++i) {
+    uint32_t len = 0;
+    std::string_view arg;
+    if (!ConsumeU32BE(&command, &len) || !ConsumeBytes(&command, len, &arg)) {
+      return absl::InvalidArgumentError("command truncated");
+    }
+    argv.push_back(arg);
+  }
+  if (!command.empty()) return absl::InvalidArgumentError("command has trailing bytes");
+  return argv;
+}
+
+std::string EncodeSetCommand(std::string_view key, std::string_view value) {
+  const std::string_view argv[] = {"SET", key, value};
+  return EncodeCommand(argv);
+}
+
+std::string EncodeDelCommand(const std::vector<std::string>& keys) {
+  std::vector<std::string_view> argv = {"DEL"};
+  for (const std::string& k : keys) argv.push_back(k);
+  return EncodeCommand(argv);
+}
+
+std::string EncodeEntryPayload(ProposalId id, uint64_t timestamp_ms, std::string_view command) {
   std::string out;
   out.reserve(kEntryHeaderSize + command.size());
   PutU64BE(&out, id.proposer);
   PutU64BE(&out, id.request_id);
+  PutU64BE(&out, timestamp_ms);
   out.append(command);
   return out;
 }
 
-absl::StatusOr<ProposalId> DecodeEntryProposalId(std::string_view payload) {
+absl::StatusOr<EntryHeader> DecodeEntryHeader(std::string_view payload) {
   if (payload.size() < kEntryHeaderSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("entry payload of ", payload.size(), " bytes is shorter than its header"));
   }
-  return ProposalId{DecodeU64BE(payload), DecodeU64BE(payload.substr(8))};
+  return EntryHeader{ProposalId{DecodeU64BE(payload), DecodeU64BE(payload.substr(8))},
+                     DecodeU64BE(payload.substr(16))};
+}
+
+absl::StatusOr<ProposalId> DecodeEntryProposalId(std::string_view payload) {
+  absl::StatusOr<EntryHeader> h = DecodeEntryHeader(payload);
+  if (!h.ok()) return h.status();
+  return h->id;
 }
 
 std::string DataKey(GroupId gid, std::string_view key) { return GroupKey(gid, key); }
+
+uint64_t WallClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
     StorageEngine* engine, const std::vector<GroupId>& groups) {
@@ -83,6 +124,12 @@ absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
     absl::StatusOr<AppliedIndex> applied = engine->LastAppliedIndex(gid);
     if (!applied.ok()) return applied.status();
     sm->applied_[gid] = applied->present ? applied->value : 0;
+    std::string ceiling;
+    rocksdb::Status s = engine->db()->Get(rocksdb::ReadOptions(), engine->meta(),
+                                          MetaKey(gid, meta::kClockCeilingMs), &ceiling);
+    if (!s.ok() && !s.IsNotFound()) return FromRocksStatus(s, "clock ceiling read");
+    sm->clock_[gid] = std::make_unique<std::atomic<uint64_t>>(
+        s.ok() && ceiling.size() == 8 ? DecodeU64BE(ceiling) : 0);
   }
   return sm;
 }
@@ -92,72 +139,84 @@ uint64_t KvStateMachine::applied_index(GroupId gid) const {
   return it == applied_.end() ? 0 : it->second;
 }
 
-std::optional<AppliedEntry> KvStateMachine::StageApply(rocksdb::WriteBatch& batch, GroupId gid,
-                                                       const raft::Entry& entry) {
+uint64_t KvStateMachine::clock_ceiling_ms(GroupId gid) const {
+  auto it = clock_.find(gid);
+  return it == clock_.end() ? 0 : it->second->load(std::memory_order_acquire);
+}
+
+void KvStateMachine::AdvanceClockCeiling(GroupId gid, uint64_t ms) {
+  auto it = clock_.find(gid);
+  if (it == clock_.end()) return;
+  uint64_t cur = it->second->load(std::memory_order_relaxed);
+  while (ms > cur && !it->second->compare_exchange_weak(cur, ms)) {
+  }
+}
+
+absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
+    rocksdb::WriteBatchWithIndex& batch, GroupId gid, const raft::Entry& entry,
+    data::Reply* reply) {
   uint64_t& applied = applied_[gid];
-  if (entry.index <= applied) return std::nullopt;
+  if (entry.index <= applied) return std::optional<AppliedEntry>();
+  data::NullReply discard;
+  data::Reply& out_reply = reply != nullptr ? *reply : discard;
   AppliedEntry out;
   out.index = entry.index;
   if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
-    absl::StatusOr<ProposalId> id = DecodeEntryProposalId(entry.data);
-    if (id.ok()) {
-      out.proposal = *id;
-      out.result = StageCommand(batch, gid, std::string_view(entry.data).substr(kEntryHeaderSize));
+    absl::StatusOr<EntryHeader> header = DecodeEntryHeader(entry.data);
+    if (!header.ok()) {
+      out.result = header.status();
     } else {
-      out.result = id.status();
+      out.proposal = header->id;
+      // The clock of this entry: never below what an earlier entry already used.
+      auto clock = clock_.find(gid);
+      const uint64_t ceiling = clock == clock_.end() ? 0 : clock->second->load();
+      const uint64_t now = std::max(header->timestamp_ms, ceiling);
+      if (now > ceiling) {
+        batch.Put(engine_->meta(), MetaKey(gid, meta::kClockCeilingMs), EncodeU64BE(now));
+        if (clock != clock_.end()) clock->second->store(now, std::memory_order_release);
+      }
+      absl::StatusOr<std::vector<std::string_view>> argv =
+          DecodeCommand(std::string_view(entry.data).substr(kEntryHeaderSize));
+      if (!argv.ok()) {
+        out.result = argv.status();
+        out_reply.Error(absl::StrCat("ERR ", argv.status().message()));
+      } else {
+        const data::DataCommand* command = data::FindDataCommand(
+            absl::AsciiStrToLower(absl::string_view((*argv)[0].data(), (*argv)[0].size())));
+        if (command == nullptr || !command->write) {
+          // The leader only proposes known write commands: a replica running an older
+          // binary must not guess. A no-op, answered as an error.
+          out.result = absl::InvalidArgumentError(
+              absl::StrCat("not a replicated command: ",
+                           absl::CEscape(absl::string_view((*argv)[0].data(), (*argv)[0].size()))));
+          out_reply.Error("ERR unknown command at apply");
+        } else {
+          data::ExecContext ctx{engine_, gid, &batch, now, entry.index};
+          if (absl::Status s = command->handler(ctx, *argv, out_reply); !s.ok()) return s;
+        }
+      }
     }
   }
   // Every applied entry, effect or not, advances the durable index in the same batch.
   batch.Put(engine_->meta(), MetaKey(gid, meta::kAppliedIndex), EncodeU64BE(entry.index));
   applied = entry.index;
-  return out;
+  return std::optional<AppliedEntry>(std::move(out));
 }
 
-absl::Status KvStateMachine::StageCommand(rocksdb::WriteBatch& batch, GroupId gid,
-                                          std::string_view command) {
-  if (command.empty()) return absl::InvalidArgumentError("empty command");
-  const auto op = static_cast<KvOp>(command[0]);
-  std::string_view in = command.substr(1);
-  switch (op) {
-    case KvOp::kSet: {
-      uint32_t key_len = 0;
-      std::string_view key;
-      if (!ConsumeU32BE(&in, &key_len) || !ConsumeBytes(&in, key_len, &key)) {
-        return absl::InvalidArgumentError("SET command truncated");
-      }
-      batch.Put(engine_->data(), DataKey(gid, key), ToSlice(in));
-      return absl::OkStatus();
-    }
-    case KvOp::kDel: {
-      uint32_t count = 0;
-      if (!ConsumeU32BE(&in, &count)) return absl::InvalidArgumentError("DEL command truncated");
-      // Parse every key first: a malformed command must have no effect at all.
-      std::vector<std::string_view> keys;
-      for (uint32_t i = 0; i < count; ++i) {
-        uint32_t key_len = 0;
-        std::string_view key;
-        if (!ConsumeU32BE(&in, &key_len) || !ConsumeBytes(&in, key_len, &key)) {
-          return absl::InvalidArgumentError("DEL command truncated");
-        }
-        keys.push_back(key);
-      }
-      if (!in.empty()) return absl::InvalidArgumentError("DEL command has trailing bytes");
-      for (std::string_view key : keys) batch.Delete(engine_->data(), DataKey(gid, key));
-      return absl::OkStatus();
-    }
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown command op ", static_cast<int>(static_cast<uint8_t>(command[0]))));
+absl::Status KvStateMachine::ExecuteRead(GroupId gid, const data::DataCommand& command,
+                                         std::span<const std::string_view> argv,
+                                         data::Reply& reply) const {
+  data::ExecContext ctx{engine_, gid, nullptr, std::max(WallClockMs(), clock_ceiling_ms(gid)), 0};
+  return command.handler(ctx, argv, reply);
 }
 
 absl::StatusOr<std::optional<std::string>> KvStateMachine::Get(GroupId gid,
                                                                std::string_view key) const {
-  std::string value;
-  rocksdb::Status s =
-      engine_->db()->Get(rocksdb::ReadOptions(), engine_->data(), DataKey(gid, key), &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  if (!s.ok()) return FromRocksStatus(s, "kv get");
-  return std::optional<std::string>(std::move(value));
+  data::ExecContext ctx{engine_, gid, nullptr, std::max(WallClockMs(), clock_ceiling_ms(gid)), 0};
+  absl::StatusOr<std::optional<data::Metadata>> m = data::LoadMetadata(ctx, key);
+  if (!m.ok()) return m.status();
+  if (!m->has_value() || (*m)->type != data::KeyType::kString) return std::optional<std::string>();
+  return std::optional<std::string>((*m)->payload);
 }
 
 }  // namespace tessera::shard

@@ -1,18 +1,20 @@
-// The first replicated state machine of a shard: plain SET/DEL over the `data` column family,
-// its entry format, and the durable applied index written in the same batch as every effect.
+// The shard's replicated state machine: every write is a Redis command (argv) plus the leader's
+// timestamp, executed deterministically by the data model (shard/data/) at apply on every
+// replica, with the applied index and the clock ceiling in the same batch as its effects.
 //
-// Entry payload (a normal raft entry; empty entries are the leader's noop):
-//   proposer u64 BE ‖ request_id u64 BE ‖ command
-// The proposer's node id and its request id let the proposing driver match the applied entry to
-// the waiting client; other replicas ignore them. Commands (all integers big-endian):
-//   SET: 0x01 ‖ key_len u32 ‖ key ‖ value (the rest of the payload)
-//   DEL: 0x02 ‖ count u32 ‖ { key_len u32 ‖ key }*
-// A row lives at `data` key gid(8 BE) ‖ key; the value is stored verbatim.
+// Entry payload (a normal raft entry; empty entries are the leader's noop), all integers BE:
+//   proposer u64 ‖ request_id u64 ‖ timestamp_ms u64 ‖ command
+//   command = argc u32 ‖ { len u32 ‖ arg }*
+// The proposer's node id and request id let the proposing driver match the applied entry to
+// the waiting client; other replicas ignore them. The state machine's clock is
+// max(timestamp_ms, the group's clock ceiling): it never goes backwards across leaders.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,27 +23,39 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "raft/types.h"
-#include "rocksdb/write_batch.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+#include "shard/data/commands.h"
+#include "shard/data/reply.h"
 #include "shard/storage/engine.h"
 
 namespace tessera::shard {
 
-enum class KvOp : uint8_t { kSet = 1, kDel = 2 };
-
-inline constexpr size_t kEntryHeaderSize = 16;  // proposer u64 ‖ request_id u64
+inline constexpr size_t kEntryHeaderSize = 24;  // proposer ‖ request_id ‖ timestamp_ms
+inline constexpr uint32_t kMaxCommandArgs = 1u << 20;
 
 // Who proposed an entry: only the proposer's driver holds a waiter for it.
 struct ProposalId {
   raft::NodeId proposer = raft::kNoNode;
   uint64_t request_id = 0;
-
   bool operator==(const ProposalId&) const = default;
 };
 
+struct EntryHeader {
+  ProposalId id;
+  uint64_t timestamp_ms = 0;
+};
+
+std::string EncodeCommand(std::span<const std::string_view> argv);
+// The argv views point into `command`. INVALID_ARGUMENT when truncated, empty, over
+// kMaxCommandArgs, or with trailing bytes.
+absl::StatusOr<std::vector<std::string_view>> DecodeCommand(std::string_view command);
+// Shorthands used by tests and tools: {"SET", key, value} and {"DEL", keys...}.
 std::string EncodeSetCommand(std::string_view key, std::string_view value);
 std::string EncodeDelCommand(const std::vector<std::string>& keys);
-std::string EncodeEntryPayload(ProposalId id, std::string_view command);
+
+std::string EncodeEntryPayload(ProposalId id, uint64_t timestamp_ms, std::string_view command);
 // INVALID_ARGUMENT when the payload is shorter than the header.
+absl::StatusOr<EntryHeader> DecodeEntryHeader(std::string_view payload);
 absl::StatusOr<ProposalId> DecodeEntryProposalId(std::string_view payload);
 
 // The `data` CF key of a row: gid(8 BE) ‖ key.
@@ -51,24 +65,34 @@ std::string DataKey(GroupId gid, std::string_view key);
 struct AppliedEntry {
   uint64_t index = 0;
   std::optional<ProposalId> proposal;  // absent for empty entries and conf changes
-  absl::Status result;                 // a malformed command applies as a no-op and says why
+  absl::Status result;                 // a malformed entry applies as a no-op and says why
 };
 
-// Not thread-safe except Get: the driver thread stages applies; any thread may Get.
+// The wall clock in ms since the epoch: what a leader stamps on the commands it proposes.
+uint64_t WallClockMs();
+
+// Not thread-safe except Get and ExecuteRead: the driver thread stages applies; any thread may
+// read.
 class KvStateMachine {
  public:
-  // Loads the durable applied index of each group (absent = 0). The engine outlives this.
+  // Loads each group's durable applied index (absent = 0) and clock ceiling. The engine
+  // outlives this.
   static absl::StatusOr<std::unique_ptr<KvStateMachine>> Open(StorageEngine* engine,
                                                               const std::vector<GroupId>& groups);
 
   // The applied index this state machine has staged (durable once the batch is written).
   uint64_t applied_index(GroupId gid) const;
+  // The group's state-machine clock ceiling: the latest apply time. Thread-safe.
+  uint64_t clock_ceiling_ms(GroupId gid) const;
 
-  // Stages the effects of a committed entry and meta:applied_index = entry.index into `batch`.
-  // Entries at or below the applied index were applied before a restart: skipped (nullopt), so
-  // a replay is idempotent. Entries must come in index order.
-  std::optional<AppliedEntry> StageApply(rocksdb::WriteBatch& batch, GroupId gid,
-                                         const raft::Entry& entry);
+  // Stages the effects of a committed entry, meta:applied_index = entry.index and, when it
+  // advanced, meta:clock_ceiling_ms into `batch` (indexed, so later entries of the batch see
+  // earlier ones). The command's reply goes to `reply` (null: discarded). Entries at or below
+  // the applied index were applied before: skipped (nullopt). Entries must come in index
+  // order. A storage failure is returned as an error status: the caller must stop.
+  absl::StatusOr<std::optional<AppliedEntry>> StageApply(rocksdb::WriteBatchWithIndex& batch,
+                                                         GroupId gid, const raft::Entry& entry,
+                                                         data::Reply* reply);
 
   // Advance-only (§7.3): after a snapshot restore rewrote the group's rows and set
   // meta:applied_index = `index` durably, or at Open to max(snapshot, effective applied);
@@ -78,17 +102,25 @@ class KvStateMachine {
     uint64_t& applied = applied_[gid];
     if (index > applied) applied = index;
   }
+  // Advance-only, like the ceiling itself (a restored snapshot header may raise it).
+  void AdvanceClockCeiling(GroupId gid, uint64_t ms);
 
-  // The row's value, or nullopt when absent. Thread-safe.
+  // Runs a read-only data command for `gid` on this node's current state, at the group's
+  // clock: max(wall clock, ceiling). The caller has passed a linearizable read barrier.
+  // Thread-safe.
+  absl::Status ExecuteRead(GroupId gid, const data::DataCommand& command,
+                           std::span<const std::string_view> argv, data::Reply& reply) const;
+
+  // The string value of `key`, or nullopt when absent, expired or not a string. Thread-safe.
   absl::StatusOr<std::optional<std::string>> Get(GroupId gid, std::string_view key) const;
 
  private:
   explicit KvStateMachine(StorageEngine* engine) : engine_(engine) {}
 
-  absl::Status StageCommand(rocksdb::WriteBatch& batch, GroupId gid, std::string_view command);
-
   StorageEngine* engine_;                           // not owned
   absl::flat_hash_map<GroupId, uint64_t> applied_;  // driver thread only
+  // Clock ceilings: the map is fixed at Open, the values are atomics.
+  absl::flat_hash_map<GroupId, std::unique_ptr<std::atomic<uint64_t>>> clock_;
 };
 
 }  // namespace tessera::shard

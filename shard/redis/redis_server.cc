@@ -26,12 +26,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "raft/types.h"
+#include "routing/command_table.h"
 #include "routing/routing_table.h"
 #include "routing/slot.h"
+#include "shard/data/commands.h"
+#include "shard/data/resp_reply.h"
+#include "shard/kv/kv_state_machine.h"
 #include "spdlog/spdlog.h"
 
 namespace tessera::shard {
 namespace {
+
+// The Redis version HELLO and INFO report: the command set and behaviour Tessera follows.
+constexpr std::string_view kRedisVersion = "7.0.15";
 
 // INFO's cold_start field: the §9 outcome label, or "none" when no snapshot was recorded.
 const char* ColdStartDecisionName(const std::optional<ColdStartDecision>& d) {
@@ -47,7 +54,7 @@ const char* ColdStartDecisionName(const std::optional<ColdStartDecision>& d) {
   return "unknown";
 }
 
-enum class CommandId { kPing, kEcho, kGet, kSet, kDel, kExists, kInfo, kQuit, kCommand, kHello };
+enum class CommandId { kPing, kEcho, kInfo, kQuit, kCommand, kHello, kData };
 
 // How a command touches its group, for the per-client ordering barrier.
 enum class Access { kLocal, kRead, kWrite, kReadWrite };
@@ -64,10 +71,6 @@ struct CommandSpec {
 constexpr CommandSpec kCommands[] = {
     {"ping", CommandId::kPing, -1, Access::kLocal, 0},
     {"echo", CommandId::kEcho, 2, Access::kLocal, 0},
-    {"get", CommandId::kGet, 2, Access::kRead, 1},
-    {"set", CommandId::kSet, -3, Access::kWrite, 1},
-    {"del", CommandId::kDel, -2, Access::kReadWrite, 1},
-    {"exists", CommandId::kExists, -2, Access::kRead, 1},
     {"info", CommandId::kInfo, -1, Access::kLocal, 0},
     {"quit", CommandId::kQuit, -1, Access::kLocal, 0},
     {"command", CommandId::kCommand, -1, Access::kLocal, 0},
@@ -83,15 +86,6 @@ const CommandSpec* FindCommand(std::string_view name) {
     }
   }
   return nullptr;
-}
-
-// Redis 7's text, including the trailing space after each quoted argument.
-std::string UnknownCommandError(const std::vector<std::string>& argv) {
-  std::string args;
-  for (size_t i = 1; i < argv.size() && args.size() < 128; ++i) {
-    args += "'" + argv[i].substr(0, 128 - args.size()) + "' ";
-  }
-  return "ERR unknown command '" + argv[0].substr(0, 128) + "', with args beginning with: " + args;
 }
 
 bool ArityOk(const CommandSpec& spec, size_t argc) {
@@ -153,6 +147,7 @@ class RedisServer::Loop {
     uint64_t client = 0;
     uint64_t seq = 0;
     absl::Status status;
+    std::string reply;  // a replicated command's reply, rendered by the leader's apply
   };
   // Shared with driver callbacks, which may run after the server stopped.
   struct Mailbox {
@@ -178,10 +173,9 @@ class RedisServer::Loop {
     Access access = Access::kLocal;
     GroupId group = 0;
     uint16_t slot = 0;
-    std::vector<std::string> keys;
-    std::string value;
-    int64_t existing = 0;  // DEL: keys present at the read, the reply once the delete applies
-    bool read_done = false;
+    const data::DataCommand* data = nullptr;  // kData
+    std::vector<std::string> argv;            // kData
+    int protocol = 2;
   };
 
   struct Inflight {
@@ -200,6 +194,7 @@ class RedisServer::Loop {
     std::deque<Slot> slots;       // dispatched, not yet sent; slots[i] has seq first_seq + i
     uint64_t first_seq = 0;
     absl::flat_hash_map<GroupId, Inflight> inflight;
+    int protocol = 2;  // RESP version, set by HELLO
     bool reading = false;
     bool input_done = false;       // QUIT or a protocol error: parse nothing more
     bool close_requested = false;  // close once the queued writes complete
@@ -224,6 +219,7 @@ class RedisServer::Loop {
   void ShutDownLoop();
   void DrainMailbox();
   Driver::Callback CompletionFor(const Client& c, uint64_t seq);
+  Driver::ReplyCallback ReplyCompletionFor(const Client& c, uint64_t seq);
 
   void Pump(Client& c);
   bool ParseInput(Client& c);
@@ -233,9 +229,17 @@ class RedisServer::Loop {
   void CloseClient(Client& c);
 
   bool Admissible(const Client& c, const Request& r) const;
+  // A data-model command's handler and group, or the error to answer (unknown command, arity,
+  // CROSSSLOT, keyless on a multi-group shard), whose message is the reply text.
+  struct DataDispatch {
+    const data::DataCommand* command;
+    GroupId group;
+    uint16_t slot;  // of the first key (MOVED names it)
+  };
+  absl::StatusOr<DataDispatch> ResolveDataCommand(const std::vector<std::string>& argv) const;
   // Starts (or answers) one request in `slot`.
   void StartCommand(Client& c, Slot& slot, uint64_t seq, Request request);
-  void ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status);
+  void ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status, std::string reply);
   void Finish(Slot& slot, std::string reply);
   std::string ErrorReply(const absl::Status& status, const Slot& slot) const;
   std::string InfoText() const;
@@ -357,7 +361,8 @@ void RedisServer::Loop::DrainMailbox() {
       spdlog::error("redis: completion for unknown reply slot {} of client {}", done.seq, c.id);
       continue;
     }
-    ContinueCommand(c, c.slots[done.seq - c.first_seq], done.seq, std::move(done.status));
+    ContinueCommand(c, c.slots[done.seq - c.first_seq], done.seq, std::move(done.status),
+                    std::move(done.reply));
     touched.insert(c.id);
   }
   for (uint64_t id : touched) {
@@ -370,7 +375,16 @@ Driver::Callback RedisServer::Loop::CompletionFor(const Client& c, uint64_t seq)
   return [mailbox = mailbox_, client = c.id, seq](absl::Status status) {
     std::lock_guard<std::mutex> lock(mailbox->mu);
     if (mailbox->closed) return;
-    mailbox->completions.push_back(Completion{client, seq, std::move(status)});
+    mailbox->completions.push_back(Completion{client, seq, std::move(status), {}});
+    uv_async_send(mailbox->wake);
+  };
+}
+
+Driver::ReplyCallback RedisServer::Loop::ReplyCompletionFor(const Client& c, uint64_t seq) {
+  return [mailbox = mailbox_, client = c.id, seq](absl::Status status, std::string reply) {
+    std::lock_guard<std::mutex> lock(mailbox->mu);
+    if (mailbox->closed) return;
+    mailbox->completions.push_back(Completion{client, seq, std::move(status), std::move(reply)});
     uv_async_send(mailbox->wake);
   };
 }
@@ -467,26 +481,45 @@ bool RedisServer::Loop::ParseInput(Client& c) {
 }
 
 bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
-  if (!r.protocol_error.empty()) return true;
-  const CommandSpec* spec = FindCommand(r.argv[0]);
-  if (spec == nullptr || spec->access == Access::kLocal || spec->first_key == 0 ||
-      !ArityOk(*spec, r.argv.size())) {
-    return true;
-  }
-  const GroupId g = table_.GroupForSlot(routing::SlotForKey(r.argv[spec->first_key]));
-  auto it = c.inflight.find(g);
+  if (!r.protocol_error.empty() || FindCommand(r.argv[0]) != nullptr) return true;
+  absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
+  if (!d.ok()) return true;  // answered at once
+  auto it = c.inflight.find(d->group);
   if (it == c.inflight.end()) return true;
-  switch (spec->access) {
-    case Access::kRead:
-      return it->second.writes == 0;
-    case Access::kWrite:
-      return it->second.reads == 0;
-    case Access::kReadWrite:
-      return it->second.reads == 0 && it->second.writes == 0;
-    case Access::kLocal:
-      break;
+  // A read waits for this client's earlier writes to the group, a write for its earlier
+  // reads (their replies must not see it); writes pipeline in raft order.
+  return d->command->write ? it->second.reads == 0 : it->second.writes == 0;
+}
+
+absl::StatusOr<RedisServer::Loop::DataDispatch> RedisServer::Loop::ResolveDataCommand(
+    const std::vector<std::string>& argv) const {
+  absl::StatusOr<const routing::CommandSpec*> spec = routing::ResolveCommand(argv);
+  if (!spec.ok()) return spec.status();  // Redis's unknown-command and arity texts
+  const data::DataCommand* command = data::FindDataCommand((*spec)->full_name);
+  if (command == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("ERR command '", (*spec)->full_name, "' is not served by this shard yet"));
   }
-  return true;
+  absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(**spec, argv);
+  if (!keys.ok()) return keys.status();
+  if (keys->empty()) {
+    // Keyless data commands (DBSIZE, KEYS, SCAN, FLUSHDB...) cover every group: the gateway
+    // fans them out; a single-group shard can answer them itself.
+    if (options_.groups.size() != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("ERR '", (*spec)->full_name,
+                       "' covers every group of the cluster; send it through a gateway"));
+    }
+    return DataDispatch{command, options_.groups.front(), 0};
+  }
+  const uint16_t first_slot = routing::SlotForKey(argv[(*keys)[0]]);
+  const GroupId group = table_.GroupForSlot(first_slot);
+  for (size_t k : *keys) {
+    if (table_.GroupForSlot(routing::SlotForKey(argv[k])) != group) {
+      return absl::InvalidArgumentError("CROSSSLOT Keys in request don't hash to the same slot");
+    }
+  }
+  return DataDispatch{command, group, first_slot};
 }
 
 bool RedisServer::Loop::Dispatch(Client& c) {
@@ -511,161 +544,135 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     return;
   }
   std::vector<std::string>& argv = r.argv;
-  const CommandSpec* spec = FindCommand(argv[0]);
   std::string reply;
+  data::RespReply out(c.protocol, &reply);
+  const CommandSpec* spec = FindCommand(argv[0]);
   if (spec == nullptr) {
-    AppendError(&reply, UnknownCommandError(argv));
-    Finish(slot, std::move(reply));
+    // The data model: routed by key to a group, replicated or read behind a barrier.
+    absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
+    if (!dispatch.ok()) {
+      out.Error(
+          std::string_view(dispatch.status().message().data(), dispatch.status().message().size()));
+      Finish(slot, std::move(reply));
+      return;
+    }
+    slot.command = CommandId::kData;
+    slot.data = dispatch->command;
+    slot.group = dispatch->group;
+    slot.slot = dispatch->slot;
+    slot.protocol = c.protocol;
+    slot.access = slot.data->write ? Access::kWrite : Access::kRead;
+    if (slot.data->write) {
+      std::vector<std::string_view> views(argv.begin(), argv.end());
+      ++c.inflight[slot.group].writes;
+      driver_->ProposeCommand(slot.group, EncodeCommand(views), c.protocol,
+                              ReplyCompletionFor(c, seq));
+    } else {
+      slot.argv = std::move(argv);
+      ++c.inflight[slot.group].reads;
+      driver_->Read(slot.group, CompletionFor(c, seq));
+    }
     return;
   }
   if (!ArityOk(*spec, argv.size()) || (spec->id == CommandId::kPing && argv.size() > 2)) {
-    AppendError(&reply,
-                "ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+    out.Error("ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
     Finish(slot, std::move(reply));
     return;
   }
   slot.command = spec->id;
   slot.access = spec->access;
-  if (spec->first_key > 0) {
-    slot.keys.assign(
-        std::make_move_iterator(argv.begin() + spec->first_key),
-        std::make_move_iterator(spec->id == CommandId::kSet ? argv.begin() + 2 : argv.end()));
-    slot.slot = routing::SlotForKey(slot.keys[0]);
-    slot.group = table_.GroupForSlot(slot.slot);
-    for (const std::string& key : slot.keys) {
-      if (table_.GroupForSlot(routing::SlotForKey(key)) != slot.group) {
-        AppendError(&reply, "CROSSSLOT Keys in request don't hash to the same slot");
-        Finish(slot, std::move(reply));
-        return;
-      }
-    }
-  }
   switch (spec->id) {
     case CommandId::kPing:
       if (argv.size() == 2) {
-        AppendBulk(&reply, argv[1]);
+        out.Bulk(argv[1]);
       } else {
-        AppendSimpleString(&reply, "PONG");
+        out.SimpleString("PONG");
       }
       break;
     case CommandId::kEcho:
-      AppendBulk(&reply, argv[1]);
+      out.Bulk(argv[1]);
       break;
     case CommandId::kInfo:
-      AppendBulk(&reply, InfoText());
+      out.Bulk(InfoText());
       break;
     case CommandId::kQuit:
-      AppendSimpleString(&reply, "OK");
+      out.Ok();
       slot.close_after = true;
       c.input_done = true;
       c.waiting.clear();
       break;
     case CommandId::kCommand:
-      AppendArrayHeader(&reply, 0);
+      out.ArrayHeader(0);
       break;
-    case CommandId::kHello:
-      AppendError(&reply, "NOPROTO sorry, this protocol version is not supported");
-      break;
-    case CommandId::kSet:
-      if (argv.size() != 3) {
-        AppendError(&reply, "ERR syntax error");
+    case CommandId::kHello: {
+      int version = c.protocol;
+      if (argv.size() >= 2 &&
+          (!absl::SimpleAtoi(argv[1], &version) || version < 2 || version > 3)) {
+        out.Error("NOPROTO unsupported protocol version");
         break;
       }
-      slot.value = std::move(argv[2]);
-      ++c.inflight[slot.group].writes;
-      driver_->Propose(slot.group, EncodeSetCommand(slot.keys[0], slot.value),
-                       CompletionFor(c, seq));
-      return;
-    case CommandId::kGet:
-    case CommandId::kExists:
-      ++c.inflight[slot.group].reads;
-      driver_->Read(slot.group, CompletionFor(c, seq));
-      return;
-    case CommandId::kDel: {
-      std::sort(slot.keys.begin(), slot.keys.end());
-      slot.keys.erase(std::unique(slot.keys.begin(), slot.keys.end()), slot.keys.end());
-      Inflight& in = c.inflight[slot.group];
-      ++in.reads;
-      ++in.writes;
-      driver_->Read(slot.group, CompletionFor(c, seq));
-      return;
+      if (argv.size() > 2) {
+        out.Error("ERR HELLO options (AUTH, SETNAME) are not supported yet");
+        break;
+      }
+      c.protocol = version;
+      data::RespReply hello(c.protocol, &reply);
+      hello.MapHeader(7);
+      hello.Bulk("server");
+      hello.Bulk("redis");
+      hello.Bulk("version");
+      hello.Bulk(kRedisVersion);
+      hello.Bulk("proto");
+      hello.Integer(c.protocol);
+      hello.Bulk("id");
+      hello.Integer(static_cast<int64_t>(c.id));
+      hello.Bulk("mode");
+      hello.Bulk("cluster");
+      hello.Bulk("role");
+      hello.Bulk("master");
+      hello.Bulk("modules");
+      hello.ArrayHeader(0);
+      break;
     }
+    case CommandId::kData:
+      break;
   }
   Finish(slot, std::move(reply));
 }
 
-void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status) {
+void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status,
+                                        std::string reply) {
+  (void)seq;
   if (slot.ready) return;
   Inflight& in = c.inflight[slot.group];
-  auto release = [&] {
-    if (slot.access == Access::kRead || slot.access == Access::kReadWrite) --in.reads;
-    if (slot.access == Access::kWrite || slot.access == Access::kReadWrite) --in.writes;
-    if (in.reads == 0 && in.writes == 0) c.inflight.erase(slot.group);
-  };
-  std::string reply;
+  if (slot.access == Access::kRead || slot.access == Access::kReadWrite) --in.reads;
+  if (slot.access == Access::kWrite || slot.access == Access::kReadWrite) --in.writes;
+  if (in.reads == 0 && in.writes == 0) c.inflight.erase(slot.group);
   if (!status.ok()) {
-    release();
     Finish(slot, ErrorReply(status, slot));
     return;
   }
-  switch (slot.command) {
-    case CommandId::kSet:
-      AppendSimpleString(&reply, "OK");
-      break;
-    case CommandId::kGet: {
-      auto value = driver_->kv().Get(slot.group, slot.keys[0]);
-      if (!value.ok()) {
-        reply = ErrorReply(value.status(), slot);
-      } else if (value->has_value()) {
-        AppendBulk(&reply, **value);
-      } else {
-        AppendNullBulk(&reply);
-      }
-      break;
-    }
-    case CommandId::kExists:
-    case CommandId::kDel: {
-      if (slot.command == CommandId::kDel && slot.read_done) {
-        AppendInteger(&reply, slot.existing);
-        break;
-      }
-      int64_t count = 0;
-      absl::Status read_status;
-      for (const std::string& key : slot.keys) {
-        auto value = driver_->kv().Get(slot.group, key);
-        if (!value.ok()) {
-          read_status = value.status();
-          break;
-        }
-        if (value->has_value()) ++count;
-      }
-      if (!read_status.ok()) {
-        reply = ErrorReply(read_status, slot);
-      } else if (slot.command == CommandId::kExists) {
-        AppendInteger(&reply, count);
-      } else {
-        // The count is what existed at the linearized read just before the proposal; a write
-        // by another client in between may make it differ from what the delete removed.
-        slot.existing = count;
-        slot.read_done = true;
-        driver_->Propose(slot.group, EncodeDelCommand(slot.keys), CompletionFor(c, seq));
-        return;
-      }
-      break;
-    }
-    default:
-      reply = ErrorReply(absl::InternalError("unexpected completion"), slot);
-      break;
+  if (slot.command != CommandId::kData || slot.data == nullptr) {
+    Finish(slot, ErrorReply(absl::InternalError("unexpected completion"), slot));
+    return;
   }
-  release();
+  if (!slot.data->write) {
+    // The read barrier passed: this node's state reflects every acknowledged write.
+    std::vector<std::string_view> views(slot.argv.begin(), slot.argv.end());
+    reply.clear();
+    data::RespReply out(slot.protocol, &reply);
+    if (absl::Status s = driver_->kv().ExecuteRead(slot.group, *slot.data, views, out); !s.ok()) {
+      reply.clear();
+      reply = ErrorReply(s, slot);
+    }
+  }
   Finish(slot, std::move(reply));
 }
 
 void RedisServer::Loop::Finish(Slot& slot, std::string reply) {
   slot.ready = true;
   slot.reply = std::move(reply);
-  slot.keys.clear();
-  slot.value.clear();
+  slot.argv.clear();
 }
 
 std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot& slot) const {

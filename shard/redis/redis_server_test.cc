@@ -241,8 +241,10 @@ TEST_F(SingleNodeTest, PingEchoCommandHello) {
   EXPECT_EQ(Exec(ctx_.get(), {"ECHO", std::string("a\0\r\nb", 5)}),
             "str:" + std::string("a\0\r\nb", 5));
   EXPECT_EQ(Exec(ctx_.get(), {"COMMAND"}), "array:0");
-  EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "3"}),
-            "error:NOPROTO sorry, this protocol version is not supported");
+  EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "4"}), "error:NOPROTO unsupported protocol version");
+  EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "x"}), "error:NOPROTO unsupported protocol version");
+  // RESP2 HELLO: the map as a flat array of 7 pairs.
+  EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "2"}), "array:14");
 }
 
 TEST_F(SingleNodeTest, SetGetDelExists) {
@@ -286,8 +288,13 @@ TEST_F(SingleNodeTest, ErrorTexts) {
   EXPECT_EQ(Exec(ctx_.get(), {"DEL"}), "error:ERR wrong number of arguments for 'del' command");
   EXPECT_EQ(Exec(ctx_.get(), {"PING", "a", "b"}),
             "error:ERR wrong number of arguments for 'ping' command");
-  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "10"}), "error:ERR syntax error");
-  EXPECT_EQ(Exec(ctx_.get(), {"GET", "k"}), "nil");  // the refused SET wrote nothing
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "0"}),
+            "error:ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "NX", "XX"}), "error:ERR syntax error");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", "k"}), "nil");  // the refused SETs wrote nothing
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "10"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"HSET", "k", "f", "v"}),
+            "error:ERR command 'hset' is not served by this shard yet");
 }
 
 TEST_F(SingleNodeTest, InfoHasAReplicationSectionPerGroup) {
