@@ -7,7 +7,8 @@ namespace tessera::shard::data {
 const DataCommand* FindDataCommand(std::string_view lowercase_name) {
   static const auto* const index = [] {
     auto* m = new absl::flat_hash_map<std::string_view, const DataCommand*>();
-    for (auto table : {StringCommands(), KeyCommands()}) {
+    for (auto table : {StringCommands(), KeyCommands(), HashCommands(), ListCommands(),
+                       SetCommands(), ZSetCommands()}) {
       for (const DataCommand& c : table) m->emplace(c.name, &c);
     }
     return m;

@@ -31,5 +31,9 @@ const DataCommand* FindDataCommand(std::string_view lowercase_name);
 // Registration tables of each type's file (strings.cc, keys.cc, ...).
 std::span<const DataCommand> StringCommands();
 std::span<const DataCommand> KeyCommands();
+std::span<const DataCommand> HashCommands();
+std::span<const DataCommand> ListCommands();
+std::span<const DataCommand> SetCommands();
+std::span<const DataCommand> ZSetCommands();
 
 }  // namespace tessera::shard::data

@@ -29,42 +29,6 @@ constexpr size_t kScanCursorBytes = 7;
 // RANDOMKEY draws uniformly from groups this small.
 constexpr size_t kRandomKeyExactLimit = 1024;
 
-// The data column family's rows below `end` as `ctx` sees them: the batch over the database when
-// the context writes (WriteBatchWithIndex::NewIteratorWithBase), the database alone otherwise.
-class RowIterator {
- public:
-  RowIterator(const ExecContext& ctx, std::string end) : end_(std::move(end)), upper_(end_) {
-    options_.iterate_upper_bound = &upper_;
-    rocksdb::Iterator* base = ctx.engine->db()->NewIterator(options_, ctx.engine->data());
-    it_.reset(ctx.batch == nullptr
-                  ? base
-                  : ctx.batch->NewIteratorWithBase(ctx.engine->data(), base, &options_));
-  }
-  RowIterator(const RowIterator&) = delete;
-  RowIterator& operator=(const RowIterator&) = delete;
-
-  void Seek(std::string_view key) { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
-  // The last row below `end`; entries of the batch past it are stepped over.
-  void SeekToLast() {
-    it_->SeekForPrev(upper_);
-    while (it_->Valid() && it_->key().compare(upper_) >= 0) it_->Prev();
-  }
-  bool Valid() const { return it_->Valid() && it_->key().compare(upper_) < 0; }
-  void Next() { it_->Next(); }
-  void Prev() { it_->Prev(); }
-  std::string_view key() const { return {it_->key().data(), it_->key().size()}; }
-  std::string_view value() const { return {it_->value().data(), it_->value().size()}; }
-  absl::Status status() const {
-    return it_->status().ok() ? absl::OkStatus() : FromRocksStatus(it_->status(), "data scan");
-  }
-
- private:
-  std::string end_;
-  rocksdb::Slice upper_;
-  rocksdb::ReadOptions options_;  // the base delta iterator keeps a pointer to it
-  std::unique_ptr<rocksdb::Iterator> it_;
-};
-
 // Type and expire time of a metadata row, without its payload.
 absl::StatusOr<Metadata> DecodeHead(std::string_view value) {
   return DecodeMetadata(value.substr(0, std::min(value.size(), kMetadataHeadBytes)));
@@ -133,25 +97,6 @@ absl::Status Type(ExecContext& ctx, Args argv, Reply& reply) {
 }
 
 // ---- RENAME, RENAMENX ----
-
-// The first bytes of every sub-key row of one collection version (store.h):
-// gid ‖ 'S' ‖ key_len u32 ‖ user_key ‖ version u64.
-std::string SubKeyPrefix(GroupId gid, std::string_view user_key, uint64_t version) {
-  std::string prefix = GroupKey(gid, "S");
-  const auto len = static_cast<uint32_t>(user_key.size());
-  for (int shift = 24; shift >= 0; shift -= 8) prefix.push_back(static_cast<char>(len >> shift));
-  prefix.append(user_key);
-  PutU64BE(&prefix, version);
-  return prefix;
-}
-
-// The past-the-end key of every key starting with `prefix`; `prefix` is not all 0xff (it
-// starts with a group id below UINT64_MAX).
-std::string PrefixEnd(std::string prefix) {
-  while (static_cast<uint8_t>(prefix.back()) == 0xff) prefix.pop_back();
-  prefix.back() = static_cast<char>(static_cast<uint8_t>(prefix.back()) + 1);
-  return prefix;
-}
 
 // Moves a collection's sub-key rows from `from` to `to` under the same version. O(size of the
 // collection): sub-key rows embed the user key. The version stays unique in the group, so the

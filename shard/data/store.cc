@@ -121,4 +121,64 @@ absl::Status DeleteKey(ExecContext& ctx, std::string_view user_key, const Metada
   return absl::OkStatus();
 }
 
+std::string EncodeCollectionHeader(const CollectionHeader& h) {
+  std::string out;
+  out.reserve(16 + h.extra.size());
+  PutU64BE(&out, h.version);
+  PutU64BE(&out, h.size);
+  out.append(h.extra);
+  return out;
+}
+
+absl::StatusOr<CollectionHeader> DecodeCollectionHeader(std::string_view payload) {
+  if (payload.size() < 16) {
+    return absl::DataLossError(absl::StrCat("collection header of ", payload.size(), " bytes"));
+  }
+  return CollectionHeader{DecodeU64BE(payload), DecodeU64BE(payload.substr(8)),
+                          std::string(payload.substr(16))};
+}
+
+uint64_t NewCollectionVersion(ExecContext& ctx) {
+  return (ctx.seed << 16) | (ctx.versions_issued++ & 0xffff);
+}
+
+std::string SubKeyPrefix(GroupId gid, std::string_view user_key, uint64_t version) {
+  std::string prefix = GroupKey(gid, "S");
+  const auto len = static_cast<uint32_t>(user_key.size());
+  for (int shift = 24; shift >= 0; shift -= 8) prefix.push_back(static_cast<char>(len >> shift));
+  prefix.append(user_key);
+  PutU64BE(&prefix, version);
+  return prefix;
+}
+
+std::string SubKey(GroupId gid, std::string_view user_key, uint64_t version, std::string_view sub) {
+  std::string key = SubKeyPrefix(gid, user_key, version);
+  key.append(sub);
+  return key;
+}
+
+std::string PrefixEnd(std::string prefix) {
+  while (static_cast<uint8_t>(prefix.back()) == 0xff) prefix.pop_back();
+  prefix.back() = static_cast<char>(static_cast<uint8_t>(prefix.back()) + 1);
+  return prefix;
+}
+
+RowIterator::RowIterator(const ExecContext& ctx, std::string end)
+    : end_(std::move(end)), upper_(end_) {
+  options_.iterate_upper_bound = &upper_;
+  rocksdb::Iterator* base = ctx.engine->db()->NewIterator(options_, ctx.engine->data());
+  it_.reset(ctx.batch == nullptr
+                ? base
+                : ctx.batch->NewIteratorWithBase(ctx.engine->data(), base, &options_));
+}
+
+void RowIterator::SeekToLast() {
+  it_->SeekForPrev(upper_);
+  while (it_->Valid() && it_->key().compare(upper_) >= 0) it_->Prev();
+}
+
+absl::Status RowIterator::status() const {
+  return it_->status().ok() ? absl::OkStatus() : FromRocksStatus(it_->status(), "data scan");
+}
+
 }  // namespace tessera::shard::data

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,8 +56,9 @@ struct ExecContext {
   StorageEngine* engine = nullptr;
   GroupId gid = 0;
   rocksdb::WriteBatchWithIndex* batch = nullptr;
-  uint64_t now_ms = 0;  // entry timestamp (apply) / leader clock (reads)
-  uint64_t seed = 0;    // entry index: the seed of every random choice
+  uint64_t now_ms = 0;           // entry timestamp (apply) / leader clock (reads)
+  uint64_t seed = 0;             // entry index: the seed of every random choice
+  uint32_t versions_issued = 0;  // NewCollectionVersion's per-entry counter
 
   bool read_only() const { return batch == nullptr; }
 };
@@ -73,5 +75,56 @@ absl::StatusOr<std::optional<Metadata>> LoadMetadata(ExecContext& ctx, std::stri
 void StoreMetadata(ExecContext& ctx, std::string_view user_key, const Metadata& m);
 // Deletes the key: its metadata row, and for a collection its sub-key rows.
 absl::Status DeleteKey(ExecContext& ctx, std::string_view user_key, const Metadata& m);
+
+// ---- Collections (hash, list, set, zset) ----
+// Metadata payload of a collection: version u64 ‖ size u64 ‖ extra (type-specific, e.g. a
+// list's head and tail). The version names this incarnation of the key: sub-key rows carry it,
+// so DEL or an overwrite drops only the metadata row (O(1)) and the old rows become
+// unreachable garbage for background collection.
+struct CollectionHeader {
+  uint64_t version = 0;
+  uint64_t size = 0;  // members / fields / elements
+  std::string extra;
+};
+std::string EncodeCollectionHeader(const CollectionHeader& h);
+// DATA_LOSS when shorter than 16 bytes.
+absl::StatusOr<CollectionHeader> DecodeCollectionHeader(std::string_view payload);
+
+// A version for a collection created by the current entry, unique in the group: the entry
+// index (ctx.seed) in the high 48 bits, a per-entry counter in the low 16.
+uint64_t NewCollectionVersion(ExecContext& ctx);
+
+// gid ‖ 'S' ‖ key_len u32 ‖ user_key ‖ version u64: the first bytes of every sub-key row of
+// one collection version; SubKey appends the type's sub-key (field, member, index...).
+std::string SubKeyPrefix(GroupId gid, std::string_view user_key, uint64_t version);
+std::string SubKey(GroupId gid, std::string_view user_key, uint64_t version, std::string_view sub);
+// The past-the-end key of every key starting with `prefix` (which is not all 0xff).
+std::string PrefixEnd(std::string prefix);
+
+// The data column family's rows below `end` as `ctx` sees them: the batch over the database
+// when the context writes (WriteBatchWithIndex::NewIteratorWithBase), the database alone
+// otherwise.
+class RowIterator {
+ public:
+  RowIterator(const ExecContext& ctx, std::string end);
+  RowIterator(const RowIterator&) = delete;
+  RowIterator& operator=(const RowIterator&) = delete;
+
+  void Seek(std::string_view key) { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  // The last row below `end`; entries of the batch past it are stepped over.
+  void SeekToLast();
+  bool Valid() const { return it_->Valid() && it_->key().compare(upper_) < 0; }
+  void Next() { it_->Next(); }
+  void Prev() { it_->Prev(); }
+  std::string_view key() const { return {it_->key().data(), it_->key().size()}; }
+  std::string_view value() const { return {it_->value().data(), it_->value().size()}; }
+  absl::Status status() const;
+
+ private:
+  std::string end_;
+  rocksdb::Slice upper_;
+  rocksdb::ReadOptions options_;  // the base delta iterator keeps a pointer to it
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
 
 }  // namespace tessera::shard::data
