@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -189,7 +190,7 @@ class RedisServer::Loop {
     uv_tcp_t handle;
     std::string input;
     size_t input_offset = 0;  // bytes of `input` already parsed
-    std::optional<RequestParser> parser;
+    std::optional<common::resp::RequestParser> parser;
     std::deque<Request> waiting;  // parsed, not yet dispatched
     std::deque<Slot> slots;       // dispatched, not yet sent; slots[i] has seq first_seq + i
     uint64_t first_seq = 0;
@@ -430,12 +431,15 @@ void RedisServer::Loop::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_
     return;
   }
   if (nread == 0) return;
-  if (c.input.size() - c.input_offset > self->options_.max_query_buffer && !c.input_done) {
-    spdlog::warn("redis: client {} exceeded the query buffer limit", c.id);
-    c.input.clear();
-    c.input_offset = 0;
-    c.input_done = true;
-    c.waiting.push_back(Request{{}, "ERR Protocol error: query buffer limit exceeded"});
+  if (!c.input_done) {
+    absl::Status limit =
+        common::resp::CheckQueryBufferLimit(c.input.size() - c.input_offset, self->options_.limits);
+    if (!limit.ok()) {
+      // Redis closes such a client without a reply.
+      spdlog::warn("redis: client {}: {}", c.id, std::string(limit.message()));
+      self->CloseClient(c);
+      return;
+    }
   }
   self->Pump(c);
 }
@@ -456,19 +460,20 @@ bool RedisServer::Loop::ParseInput(Client& c) {
   while (!c.input_done && c.waiting.size() + c.slots.size() < options_.max_pending_commands &&
          uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c.handle)) <
              options_.max_output_backlog) {
-    size_t consumed = 0;
-    std::vector<std::string> argv;
-    const auto result =
-        c.parser->Parse(std::string_view(c.input).substr(c.input_offset), &consumed, &argv);
-    c.input_offset += consumed;
-    if (result == RequestParser::Result::kNeedMore) break;
+    using ParseStatus = common::resp::RequestParser::Status;
+    const ParseStatus result = c.parser->Parse(
+        std::span<char>(c.input.data() + c.input_offset, c.input.size() - c.input_offset));
+    c.input_offset += c.parser->consumed();
+    if (result == ParseStatus::kNeedMore) break;
     parsed = true;
-    if (result == RequestParser::Result::kError) {
+    if (result == ParseStatus::kError) {
       c.input_done = true;
       c.waiting.push_back(Request{{}, c.parser->error()});
       break;
     }
-    c.waiting.push_back(Request{std::move(argv), {}});
+    // The command waits in the client's queue while more input arrives: it keeps its own copy.
+    std::span<const std::string_view> argv = c.parser->argv();
+    c.waiting.push_back(Request{std::vector<std::string>(argv.begin(), argv.end()), {}});
   }
   if (c.input_done) {
     c.input.clear();
@@ -538,7 +543,7 @@ bool RedisServer::Loop::Dispatch(Client& c) {
 void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Request r) {
   if (!r.protocol_error.empty()) {
     std::string reply;
-    AppendError(&reply, r.protocol_error);
+    common::resp::ReplyWriter(&reply).Error(r.protocol_error);
     slot.close_after = true;
     Finish(slot, std::move(reply));
     return;
@@ -680,7 +685,7 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
   if (IsNotLeader(status)) {
     const raft::NodeId leader = NotLeaderHint(status);
     if (leader == raft::kNoNode) {
-      AppendError(&reply, "TRYAGAIN no leader for the group yet");
+      common::resp::ReplyWriter(&reply).Error("TRYAGAIN no leader for the group yet");
       return reply;
     }
     std::string raft_address;
@@ -697,23 +702,24 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
       }
     }
     if (redis_address.empty()) {
-      AppendError(&reply, "TRYAGAIN leader redis address unknown");
+      common::resp::ReplyWriter(&reply).Error("TRYAGAIN leader redis address unknown");
     } else {
-      AppendError(&reply, absl::StrCat("MOVED ", slot.slot, " ", redis_address));
+      common::resp::ReplyWriter(&reply).Error(
+          absl::StrCat("MOVED ", slot.slot, " ", redis_address));
     }
     return reply;
   }
   std::string message(status.message());
   switch (status.code()) {
     case absl::StatusCode::kDeadlineExceeded:
-      AppendError(&reply, absl::StrCat("TIMEOUT ", message));
+      common::resp::ReplyWriter(&reply).Error(absl::StrCat("TIMEOUT ", message));
       break;
     case absl::StatusCode::kResourceExhausted:
       if (message.starts_with("BUSY: ")) message.erase(0, 6);
-      AppendError(&reply, absl::StrCat("BUSY ", message));
+      common::resp::ReplyWriter(&reply).Error(absl::StrCat("BUSY ", message));
       break;
     default:
-      AppendError(&reply, absl::StrCat("ERR ", message));
+      common::resp::ReplyWriter(&reply).Error(absl::StrCat("ERR ", message));
       break;
   }
   return reply;

@@ -10,10 +10,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "common/resp.h"
 #include "shard/config/membership_flags.h"
 #include "shard/driver/driver.h"
 #include "shard/membership/server.h"
-#include "shard/redis/resp.h"
 
 namespace tessera::shard {
 
@@ -23,8 +23,9 @@ struct RedisServerOptions {
   // Group members (node id -> raft listener), to turn a NOT_LEADER hint into a raft address.
   absl::flat_hash_map<GroupId, std::vector<Server>> members;
   std::map<std::string, std::string> redis_map;  // raft listener -> Redis address (§6)
-  RequestLimits limits;
-  size_t max_query_buffer = size_t{1} << 30;  // unparsed input per client; over it: error, close
+  // Bulk, multibulk and inline limits, and max_query_buffer_length: unparsed input per client;
+  // over it the client is closed without a reply and logged, as Redis does.
+  common::resp::Limits limits;
   size_t max_pending_commands = 1024;  // per client, parsed and unanswered; then stop reading
   size_t max_output_backlog = size_t{64} << 20;  // unsent reply bytes before reading pauses
 };
