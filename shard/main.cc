@@ -96,8 +96,10 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", Str(s));
     return kExitRuntime;
   }
-  RedisServer redis((*driver).get(),
-                    RedisServerOptionsFromMembership(*membership, flags->redis_address));
+  RedisServerOptions redis_options =
+      RedisServerOptionsFromMembership(*membership, flags->redis_address);
+  redis_options.requirepass = flags->requirepass;
+  RedisServer redis((*driver).get(), std::move(redis_options));
   if (absl::Status s = redis.Start(); !s.ok()) {
     spdlog::error("cannot serve Redis on {}: {}", flags->redis_address, Str(s));
     (*driver)->Stop();

@@ -49,6 +49,9 @@ constexpr std::array kFlagDefs = {
             "Full raft listener -> Redis address map raft=redis,... (same on every node)"},
     FlagDef{"metricsAddress", Kind::kString, false, "HOST:PORT",
             "Listener for Prometheus GET /metrics (empty: not served)"},
+    FlagDef{"requirepass", Kind::kString, false, "PASSWORD",
+            "Redis clients must AUTH with this password (user default) before other commands "
+            "(empty: no password)"},
     FlagDef{"raftSnapshotCount", Kind::kUint, false, "N",
             "Applied entries between snapshots of a group (default 10000)"},
     FlagDef{"raftLogRetainEntries", Kind::kUint, false, "N",
@@ -263,6 +266,7 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
   out.redis_address = text("redisAddress");
   out.raft_redis_map = text("raftRedisMap");
   out.metrics_address = text("metricsAddress");
+  out.requirepass = text("requirepass");
   for (auto [name, field] :
        {std::pair{"raftSnapshotCount", &out.raft_snapshot_count},
         std::pair{"raftLogRetainEntries", &out.raft_log_retain_entries},

@@ -29,6 +29,7 @@ struct ShardFlags {
   std::string data_dir;
   std::string redis_address;
   std::string metrics_address;  // empty: no /metrics listener
+  std::string requirepass;      // empty: no AUTH required
 
   uint64_t raft_snapshot_count = 10000;  // applied entries between snapshots
   uint64_t raft_log_retain_entries = 5000;

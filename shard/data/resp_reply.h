@@ -26,6 +26,12 @@ class RespReply final : public Reply {
   void MapHeader(size_t n) override { writer_.MapHeader(n); }
   void SetHeader(size_t n) override { writer_.SetHeader(n); }
   void Double(double v) override { writer_.Double(v); }
+  void Verbatim(std::string_view text) { writer_.Verbatim(text); }
+  // HELLO switches the protocol for its own reply onwards.
+  void set_protocol(int protocol) {
+    writer_.set_protocol(protocol >= 3 ? common::resp::Protocol::kResp3
+                                       : common::resp::Protocol::kResp2);
+  }
 
  private:
   common::resp::ReplyWriter writer_;

@@ -33,6 +33,7 @@
 #include "shard/data/commands.h"
 #include "shard/data/resp_reply.h"
 #include "shard/kv/kv_state_machine.h"
+#include "shard/redis/local_commands.h"
 #include "spdlog/spdlog.h"
 
 namespace tessera::shard {
@@ -55,44 +56,10 @@ const char* ColdStartDecisionName(const std::optional<ColdStartDecision>& d) {
   return "unknown";
 }
 
-enum class CommandId { kPing, kEcho, kInfo, kQuit, kCommand, kHello, kData };
+enum class CommandId { kLocal, kData };
 
 // How a command touches its group, for the per-client ordering barrier.
 enum class Access { kLocal, kRead, kWrite, kReadWrite };
-
-struct CommandSpec {
-  std::string_view name;  // lower case, as Redis 7 names it in errors
-  CommandId id;
-  int arity;  // Redis convention: N exact, -N at least N (the name counts)
-  Access access;
-  int first_key;  // 0: no keys; otherwise keys are argv[first_key..] (all remaining)
-};
-
-// This slice's command table; it moves to routing/ with the full command table.
-constexpr CommandSpec kCommands[] = {
-    {"ping", CommandId::kPing, -1, Access::kLocal, 0},
-    {"echo", CommandId::kEcho, 2, Access::kLocal, 0},
-    {"info", CommandId::kInfo, -1, Access::kLocal, 0},
-    {"quit", CommandId::kQuit, -1, Access::kLocal, 0},
-    {"command", CommandId::kCommand, -1, Access::kLocal, 0},
-    {"hello", CommandId::kHello, -1, Access::kLocal, 0},
-};
-
-const CommandSpec* FindCommand(std::string_view name) {
-  for (const CommandSpec& spec : kCommands) {
-    if (spec.name.size() == name.size() &&
-        std::equal(name.begin(), name.end(), spec.name.begin(),
-                   [](char a, char b) { return absl::ascii_tolower(a) == b; })) {
-      return &spec;
-    }
-  }
-  return nullptr;
-}
-
-bool ArityOk(const CommandSpec& spec, size_t argc) {
-  return spec.arity >= 0 ? argc == static_cast<size_t>(spec.arity)
-                         : argc >= static_cast<size_t>(-spec.arity);
-}
 
 absl::StatusOr<sockaddr_in> ParseIpv4Address(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -170,7 +137,7 @@ class RedisServer::Loop {
     bool close_after = false;
     std::string reply;
     // The command while it waits for the driver.
-    CommandId command = CommandId::kPing;
+    CommandId command = CommandId::kLocal;
     Access access = Access::kLocal;
     GroupId group = 0;
     uint16_t slot = 0;
@@ -195,7 +162,8 @@ class RedisServer::Loop {
     std::deque<Slot> slots;       // dispatched, not yet sent; slots[i] has seq first_seq + i
     uint64_t first_seq = 0;
     absl::flat_hash_map<GroupId, Inflight> inflight;
-    int protocol = 2;  // RESP version, set by HELLO
+    Session session;   // protocol, name, authentication
+    std::string peer;  // "ip:port" for CLIENT LIST
     bool reading = false;
     bool input_done = false;       // QUIT or a protocol error: parse nothing more
     bool close_requested = false;  // close once the queued writes complete
@@ -408,6 +376,18 @@ void RedisServer::Loop::OnConnection(uv_stream_t* server, int status) {
     self->CloseClient(c);
     return;
   }
+  {
+    sockaddr_storage addr{};
+    int len = sizeof(addr);
+    char host[64] = "?";
+    if (uv_tcp_getpeername(&c.handle, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        addr.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+      uv_ip4_name(in, host, sizeof(host));
+      c.peer = absl::StrCat(host, ":", ntohs(in->sin_port));
+    }
+  }
+
   uv_tcp_nodelay(&c.handle, 1);
   self->UpdateReading(c);
 }
@@ -486,7 +466,7 @@ bool RedisServer::Loop::ParseInput(Client& c) {
 }
 
 bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
-  if (!r.protocol_error.empty() || FindCommand(r.argv[0]) != nullptr) return true;
+  if (!r.protocol_error.empty()) return true;
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
   if (!d.ok()) return true;  // answered at once
   auto it = c.inflight.find(d->group);
@@ -550,99 +530,88 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   }
   std::vector<std::string>& argv = r.argv;
   std::string reply;
-  data::RespReply out(c.protocol, &reply);
-  const CommandSpec* spec = FindCommand(argv[0]);
-  if (spec == nullptr) {
-    // The data model: routed by key to a group, replicated or read behind a barrier.
-    absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
-    if (!dispatch.ok()) {
-      out.Error(
-          std::string_view(dispatch.status().message().data(), dispatch.status().message().size()));
-      Finish(slot, std::move(reply));
-      return;
-    }
-    slot.command = CommandId::kData;
-    slot.data = dispatch->command;
-    slot.group = dispatch->group;
-    slot.slot = dispatch->slot;
-    slot.protocol = c.protocol;
-    slot.access = slot.data->write ? Access::kWrite : Access::kRead;
-    if (slot.data->write) {
-      std::vector<std::string_view> views(argv.begin(), argv.end());
-      ++c.inflight[slot.group].writes;
-      driver_->ProposeCommand(slot.group, EncodeCommand(views), c.protocol,
-                              ReplyCompletionFor(c, seq));
-    } else {
-      slot.argv = std::move(argv);
-      ++c.inflight[slot.group].reads;
-      driver_->Read(slot.group, CompletionFor(c, seq));
-    }
-    return;
-  }
-  if (!ArityOk(*spec, argv.size()) || (spec->id == CommandId::kPing && argv.size() > 2)) {
-    out.Error("ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+  data::RespReply out(c.session.protocol, &reply);
+  absl::StatusOr<const routing::CommandSpec*> resolved = routing::ResolveCommand(argv);
+  if (!resolved.ok()) {
+    out.Error(
+        std::string_view(resolved.status().message().data(), resolved.status().message().size()));
     Finish(slot, std::move(reply));
     return;
   }
-  slot.command = spec->id;
-  slot.access = spec->access;
-  switch (spec->id) {
-    case CommandId::kPing:
-      if (argv.size() == 2) {
-        out.Bulk(argv[1]);
-      } else {
-        out.SimpleString("PONG");
+  const routing::CommandSpec& spec = **resolved;
+  if (!options_.requirepass.empty() && !c.session.authenticated &&
+      !spec.flags.Has(routing::CommandFlag::kNoAuth)) {
+    out.Error("NOAUTH Authentication required.");
+    Finish(slot, std::move(reply));
+    return;
+  }
+  if (data::FindDataCommand(spec.full_name) == nullptr) {
+    // Connection and server commands, answered here.
+    SessionInfo info;
+    info.id = c.id;
+    info.peer = c.peer;
+    info.redis_version = kRedisVersion;
+    info.requirepass = options_.requirepass;
+    info.info_text = [this] { return InfoText(); };
+    info.client_list = [this] {
+      std::string list;
+      for (const auto& [id, other] : clients_) {
+        if (!other->closing)
+          absl::StrAppend(&list, ClientLine(id, other->peer, other->session), "\n");
       }
-      break;
-    case CommandId::kEcho:
-      out.Bulk(argv[1]);
-      break;
-    case CommandId::kInfo:
-      out.Bulk(InfoText());
-      break;
-    case CommandId::kQuit:
-      out.Ok();
+      return list;
+    };
+    info.kill_clients = [this, self_id = c.id](std::string_view field, std::string_view value) {
+      std::vector<Client*> victims;
+      for (const auto& [id, other] : clients_) {
+        if (other->closing) continue;
+        if ((field == "id" && absl::StrCat(id) == value) ||
+            (field == "addr" && other->peer == value)) {
+          victims.push_back(other.get());
+        }
+      }
+      for (Client* v : victims) {
+        if (v->id == self_id) {
+          v->close_requested = true;  // after this reply, as Redis does
+        } else {
+          CloseClient(*v);
+        }
+      }
+      return static_cast<int>(victims.size());
+    };
+    const LocalOutcome outcome = RunLocalCommand(spec, argv, info, &c.session, out);
+    if (outcome == LocalOutcome::kClose) {
       slot.close_after = true;
       c.input_done = true;
       c.waiting.clear();
-      break;
-    case CommandId::kCommand:
-      out.ArrayHeader(0);
-      break;
-    case CommandId::kHello: {
-      int version = c.protocol;
-      if (argv.size() >= 2 &&
-          (!absl::SimpleAtoi(argv[1], &version) || version < 2 || version > 3)) {
-        out.Error("NOPROTO unsupported protocol version");
-        break;
-      }
-      if (argv.size() > 2) {
-        out.Error("ERR HELLO options (AUTH, SETNAME) are not supported yet");
-        break;
-      }
-      c.protocol = version;
-      data::RespReply hello(c.protocol, &reply);
-      hello.MapHeader(7);
-      hello.Bulk("server");
-      hello.Bulk("redis");
-      hello.Bulk("version");
-      hello.Bulk(kRedisVersion);
-      hello.Bulk("proto");
-      hello.Integer(c.protocol);
-      hello.Bulk("id");
-      hello.Integer(static_cast<int64_t>(c.id));
-      hello.Bulk("mode");
-      hello.Bulk("cluster");
-      hello.Bulk("role");
-      hello.Bulk("master");
-      hello.Bulk("modules");
-      hello.ArrayHeader(0);
-      break;
     }
-    case CommandId::kData:
-      break;
+    Finish(slot, std::move(reply));
+    return;
   }
-  Finish(slot, std::move(reply));
+  // The data model: routed by key to a group, replicated or read behind a barrier.
+  absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
+  if (!dispatch.ok()) {
+    out.Error(
+        std::string_view(dispatch.status().message().data(), dispatch.status().message().size()));
+    Finish(slot, std::move(reply));
+    return;
+  }
+  slot.command = CommandId::kData;
+  slot.data = dispatch->command;
+  slot.group = dispatch->group;
+  slot.slot = dispatch->slot;
+  slot.protocol = c.session.protocol;
+  slot.access = slot.data->write ? Access::kWrite : Access::kRead;
+  if (slot.data->write) {
+    std::vector<std::string_view> views(argv.begin(), argv.end());
+    ++c.inflight[slot.group].writes;
+    driver_->ProposeCommand(slot.group, EncodeCommand(views), c.session.protocol,
+                            ReplyCompletionFor(c, seq));
+  } else {
+    slot.argv = std::move(argv);
+    ++c.inflight[slot.group].reads;
+    driver_->Read(slot.group, CompletionFor(c, seq));
+  }
 }
 
 void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status,

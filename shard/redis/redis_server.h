@@ -26,6 +26,7 @@ struct RedisServerOptions {
   // Bulk, multibulk and inline limits, and max_query_buffer_length: unparsed input per client;
   // over it the client is closed without a reply and logged, as Redis does.
   common::resp::Limits limits;
+  std::string requirepass;  // --requirepass: clients must AUTH first (empty: no password)
   size_t max_pending_commands = 1024;  // per client, parsed and unanswered; then stop reading
   size_t max_output_backlog = size_t{64} << 20;  // unsent reply bytes before reading pauses
 };

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "routing/command_table.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/membership/node_id.h"
 #include "shard/storage/storage_testing.h"
@@ -240,11 +241,52 @@ TEST_F(SingleNodeTest, PingEchoCommandHello) {
   EXPECT_EQ(Exec(ctx_.get(), {"ping", "hi there"}), "str:hi there");
   EXPECT_EQ(Exec(ctx_.get(), {"ECHO", std::string("a\0\r\nb", 5)}),
             "str:" + std::string("a\0\r\nb", 5));
-  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND"}), "array:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND"}), absl::StrCat("array:", routing::AllCommands().size()));
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND", "COUNT"}),
+            absl::StrCat("int:", routing::AllCommands().size()));
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND", "INFO", "get", "nosuch"}), "array:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"}), "array:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"COMMAND", "GETKEYS", "PING", "x"}),
+            "error:ERR The command has no key arguments");
   EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "4"}), "error:NOPROTO unsupported protocol version");
   EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "x"}), "error:NOPROTO unsupported protocol version");
   // RESP2 HELLO: the map as a flat array of 7 pairs.
   EXPECT_EQ(Exec(ctx_.get(), {"HELLO", "2"}), "array:14");
+}
+
+TEST_F(SingleNodeTest, ConnectionAndServerCommands) {
+  EXPECT_EQ(Exec(ctx_.get(), {"SELECT", "0"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SELECT", "1"}), "error:ERR DB index is out of range");
+  EXPECT_EQ(Exec(ctx_.get(), {"SELECT", "x"}), "error:ERR value is not an integer or out of range");
+  EXPECT_EQ(Exec(ctx_.get(), {"TIME"}), "array:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "GETNAME"}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "SETNAME", "worker-1"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "GETNAME"}), "str:worker-1");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "SETNAME", "a b"}),
+            "error:ERR Client names cannot contain spaces, newlines or special characters.");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "NOSUCH"}),
+            "error:ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.");
+  EXPECT_EQ(Exec(ctx_.get(), {"AUTH", "pw"}),
+            "error:ERR AUTH <password> called without any password configured for the default "
+            "user. Are you sure your configuration is correct?");
+  EXPECT_EQ(Exec(ctx_.get(), {"CONFIG", "GET", "databases"}), "array:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "error:ERR 'multi' is not supported by this shard yet");
+  EXPECT_EQ(Exec(ctx_.get(), {"RESET"}), "status:RESET");
+  EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "GETNAME"}), "nil");
+}
+
+TEST(RedisServerTest, RequirePassGatesCommandsUntilAuth) {
+  LoopbackHub hub;
+  RedisServerOptions options;
+  options.requirepass = "s3cret";
+  auto shard = SingleNode(&hub, options);
+  Context c = Connect(shard->server->port());
+  EXPECT_EQ(Exec(c.get(), {"GET", "k"}), "error:NOAUTH Authentication required.");
+  EXPECT_EQ(Exec(c.get(), {"AUTH", "wrong"}),
+            "error:WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(Exec(c.get(), {"AUTH", "s3cret"}), "status:OK");
+  EXPECT_EQ(Exec(c.get(), {"SET", "k", "v"}), "status:OK");
+  EXPECT_EQ(Exec(c.get(), {"GET", "k"}), "str:v");
 }
 
 TEST_F(SingleNodeTest, SetGetDelExists) {
@@ -293,8 +335,8 @@ TEST_F(SingleNodeTest, ErrorTexts) {
   EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "NX", "XX"}), "error:ERR syntax error");
   EXPECT_EQ(Exec(ctx_.get(), {"GET", "k"}), "nil");  // the refused SETs wrote nothing
   EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "10"}), "status:OK");
-  EXPECT_EQ(Exec(ctx_.get(), {"HSET", "k", "f", "v"}),
-            "error:ERR command 'hset' is not served by this shard yet");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", "k"}),
+            "error:ERR 'watch' is not supported by this shard yet");
 }
 
 TEST_F(SingleNodeTest, InfoHasAReplicationSectionPerGroup) {
