@@ -381,3 +381,25 @@ def test_metrics_exposition_is_well_formed(cluster):
         for name in ("tessera_raft_log_fsync_seconds", "tessera_raft_apply_seconds",
                      "tessera_raft_proposal_seconds"):
             assert families[name][0] == "histogram"
+
+
+def test_ttl_keeps_its_deadline_across_failover(cluster):
+    """A key's deadline is the leader's write time plus its TTL, stored absolute and identical
+    on every replica: a new leader reports the same PEXPIRETIME and expires it on time."""
+    found = wait_leaders(cluster, 15)
+    key = key_in_group(cluster, 1, prefix="ttl")
+    short = key_in_group(cluster, 1, prefix="short")
+    old = found[1]
+    assert old.client().set(key, "v", px=120000) is True
+    assert old.client().set(short, "v", px=1500) is True
+    deadline = old.client().execute_command("PEXPIRETIME", key)
+    assert deadline > 0
+    cluster.stop(old, signal.SIGKILL)
+    new = wait_for(lambda: (leaders(cluster) or {}).get(1), 15, "a new leader for group 1")
+    assert new is not old
+    assert new.client().execute_command("PEXPIRETIME", key) == deadline
+    assert 0 < new.client().pttl(key) <= 120000
+    assert new.client().get(key) == "v"
+    # The short key expires on the new leader by the deadline the old one set.
+    wait_for(lambda: new.client().get(short) is None, 15, "the short TTL to run out")
+    assert new.client().execute_command("PEXPIRETIME", short) == -2
