@@ -364,12 +364,18 @@ absl::Status CollectRange(const ExecContext& ctx, const ZSet& z, const RangeSpec
   // Lex ranges assume equal scores (as Redis does). Seeking inside the first (last) score's
   // rows skips exactly the rows a walk from the end would skip.
   if (spec.lex.Empty() || size == 0) return absl::OkStatus();
+  // Like zslIsInLexRange: nothing when the first member is above max or the last below min.
   double edge = 0;
-  absl::Status s = Walk(ctx, z, spec.reverse, "", [&](std::string_view, double score) {
-    edge = score;
-    return false;
-  });
-  if (!s.ok()) return s;
+  bool in_range = true;
+  for (const bool from_end : {false, true}) {
+    absl::Status s = Walk(ctx, z, from_end, "", [&](std::string_view member, double score) {
+      if (from_end == spec.reverse) edge = score;
+      if (!(from_end ? spec.lex.GteMin(member) : spec.lex.LteMax(member))) in_range = false;
+      return false;
+    });
+    if (!s.ok()) return s;
+  }
+  if (!in_range) return absl::OkStatus();
   std::string bound;
   const LexBound& b = spec.reverse ? spec.lex.max : spec.lex.min;
   if (b.kind == LexBound::Kind::kValue) {

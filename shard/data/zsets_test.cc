@@ -226,6 +226,17 @@ TEST_F(ZSetTest, RangeByLex) {
             Err("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
 }
 
+// Lex ranges over unequal scores are unspecified in Redis; these follow its listpack walk
+// (checked against redis-server 7.0.15).
+TEST_F(ZSetTest, RangeByLexWithMixedScores) {
+  ASSERT_EQ(Run({"ZADD", "m", "1", "d", "2", "a", "3", "c", "4", "b", "0", "x"}), Int(5));
+  EXPECT_EQ(Run({"ZRANGEBYLEX", "m", "[b", "+"}), Bulks({"x", "d", "a", "c", "b"}));
+  EXPECT_EQ(Run({"ZRANGEBYLEX", "m", "-", "[b"}), kEmpty);  // the first member is above max
+  EXPECT_EQ(Run({"ZRANGE", "m", "+", "-", "BYLEX", "REV"}), Bulks({"b", "c", "a", "d", "x"}));
+  EXPECT_EQ(Run({"ZRANGE", "m", "[c", "-", "BYLEX", "REV"}), kEmpty);
+  EXPECT_EQ(Run({"ZLEXCOUNT", "m", "[a", "[c"}), Int(0));
+}
+
 TEST_F(ZSetTest, RemRanges) {
   Fill();
   EXPECT_EQ(Run({"ZREMRANGEBYRANK", "z", "1", "2"}), Int(2));
