@@ -1,6 +1,7 @@
 #include "shard/data/commands.h"
 
 #include "absl/container/flat_hash_map.h"
+#include "shard/data/expire.h"
 
 namespace tessera::shard::data {
 
@@ -8,7 +9,7 @@ const DataCommand* FindDataCommand(std::string_view lowercase_name) {
   static const auto* const index = [] {
     auto* m = new absl::flat_hash_map<std::string_view, const DataCommand*>();
     for (auto table : {StringCommands(), KeyCommands(), HashCommands(), ListCommands(),
-                       SetCommands(), ZSetCommands()}) {
+                       SetCommands(), ZSetCommands(), ExpireCommands()}) {
       for (const DataCommand& c : table) m->emplace(c.name, &c);
     }
     return m;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "raft/errors.h"
+#include "shard/data/expire.h"
 #include "shard/data/resp_reply.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/validate_open.h"
@@ -81,6 +82,7 @@ struct DriverMetrics {
   common::Family<common::Counter>* snapshots_created;
   common::Family<common::Counter>* snapshots_installed;
   common::Family<common::Gauge>* snapshot_index;
+  common::Counter* expired_keys_proposed;
   common::Histogram* log_fsync_seconds;
   common::Histogram* log_batch_entries;
   common::Histogram* apply_seconds;
@@ -114,6 +116,9 @@ const DriverMetrics& Metrics() {
                       "Snapshots received from a leader and restored.", group),
         &r.AddGauge("tessera_raft_snapshot_index",
                     "Index of the group's recorded snapshot (0 if none).", group),
+        r.AddCounter("tessera_fsm_active_expire_keys_total",
+                     "Expired keys the active expirer proposed for deletion (leader only).")
+            .Get(),
         r.AddHistogram("tessera_raft_log_fsync_seconds",
                        "Duration of the synced raft log WriteBatch (all groups).", {}, fast_seconds)
             .Get(),
@@ -185,6 +190,7 @@ struct Driver::Group {
   // The peers record a leader sent with its snapshot, by snapshot index (the latest only).
   std::optional<std::pair<uint64_t, std::string>> carried_peers;
   std::optional<ColdStartDecision> cold_start;
+  std::string expire_cursor;  // where the active expirer continues (a metadata key)
 };
 
 class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
@@ -570,6 +576,7 @@ void Driver::Run() {
   const auto interval = options_.tick_interval;
   Clock::time_point next_tick = Clock::now() + interval;
   Clock::time_point next_sweep = Clock::now();
+  Clock::time_point next_expire = Clock::now() + options_.expire_interval;
   bool more_ready = false;
   while (true) {
     std::deque<GroupMessage> inbound;
@@ -621,6 +628,10 @@ void Driver::Run() {
     // (d)-(g).
     ProcessReady();
     MaybeScheduleSnapshots(now);
+    if (options_.expire_interval.count() > 0 && now >= next_expire) {
+      ActiveExpire();
+      next_expire = now + options_.expire_interval;
+    }
     if (now >= next_sweep) {
       ExpireWaiters(now);
       next_sweep = now + kSweepInterval;
@@ -668,7 +679,8 @@ void Driver::HandleRequest(Request& r) {
     r.waiter.Complete(NotLeaderError(g.gid, raft.lead()), {});
     return;
   }
-  const uint64_t id = next_request_id_++;
+  uint64_t id = next_request_id_++;
+  if (id == 0) id = next_request_id_++;  // 0 marks the driver's own proposals
   absl::Status s;
   if (r.kind == Request::Kind::kPropose) {
     s = g.node->Propose(
@@ -1187,6 +1199,31 @@ void Driver::RecordSnapshot(SnapshotDone& done) {
                w.index, w.rows, w.bytes, g.log->FirstIndex());
   g.snapshot_job_hold.reset();
   PruneSnapshotFiles(g);
+}
+
+void Driver::ActiveExpire() {
+  constexpr size_t kKeysPerEntry = 128;
+  for (auto& [gid, g] : groups_) {
+    if (g->node->raft().role() != raft::Role::kLeader) continue;
+    const uint64_t now = std::max(WallClockMs(), kv_->clock_ceiling_ms(gid));
+    absl::StatusOr<std::vector<std::string>> expired =
+        data::FindExpiredKeys(engine_, gid, now, options_.expire_scan_rows, &g->expire_cursor);
+    if (!expired.ok()) {
+      spdlog::warn("group {}: active expiry scan: {}", gid, expired.status().ToString());
+      continue;
+    }
+    for (size_t i = 0; i < expired->size(); i += kKeysPerEntry) {
+      std::vector<std::string_view> argv = {data::kActiveExpireCommand};
+      for (size_t j = i; j < std::min(expired->size(), i + kKeysPerEntry); ++j) {
+        argv.push_back((*expired)[j]);
+      }
+      // No waiter: request id 0 is never issued to a client.
+      absl::Status s = g->node->Propose(
+          EncodeEntryPayload(ProposalId{options_.node_id, 0}, now, EncodeCommand(argv)));
+      if (!s.ok()) break;  // leadership lost: the next leader sweeps
+      Metrics().expired_keys_proposed->Inc(static_cast<double>(argv.size() - 1));
+    }
+  }
 }
 
 void Driver::PruneSnapshotFiles(Group& g) {

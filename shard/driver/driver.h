@@ -57,6 +57,10 @@ struct DriverOptions {
   // Cold-start outcomes per group (§9); null disables them (tests).
   ColdStartObserver* cold_start_observer = nullptr;
   uint64_t seed = 0;  // election-timeout randomness, mixed with node and group ids
+  // Active expiry on groups this node leads: every interval, up to expire_scan_rows metadata
+  // rows are examined per group and expired keys proposed for deletion. 0 disables it.
+  std::chrono::milliseconds expire_interval{1000};
+  size_t expire_scan_rows = 1024;
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -209,6 +213,8 @@ class Driver {
   // Sends kSnap messages through the snapshot stream, everything else as usual.
   void SendMessages(std::vector<GroupMessage> out);
   void PruneSnapshotFiles(Group& g);
+  // Proposes TESSERA.EXPIRE for keys found expired in groups this node leads.
+  void ActiveExpire();
 
   StorageEngine* const engine_;
   Transport* const transport_;

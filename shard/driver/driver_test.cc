@@ -103,6 +103,7 @@ class Cluster {
     o.request_queue_capacity = request_queue_capacity;
     o.request_timeout = request_timeout;
     o.data_dir = nodes_[i]->dir->path();
+    o.expire_interval = milliseconds(50);
     o.snapshot_count = snapshot_count;
     o.log_retain_entries = log_retain_entries;
     return o;
@@ -850,6 +851,41 @@ TEST(DriverTest, ReplicasHoldByteIdenticalRowsAfterAMixedWorkload) {
   const std::string reference = rows(leader);
   EXPECT_FALSE(reference.empty());
   for (int i = 0; i < c.size(); ++i) EXPECT_EQ(rows(i), reference) << "node " << i;
+}
+
+// Active expiry: the leader proposes the deletion of keys whose TTL ran out, so their rows are
+// removed on every replica without any read touching them; a key given a new TTL survives.
+TEST(DriverTest, ActiveExpiryRemovesExpiredRowsOnEveryReplica) {
+  Cluster c;
+  c.StartAll();
+  const GroupId g = 1;
+  const int leader = c.WaitForLeader(g);
+  ASSERT_GE(leader, 0);
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = absl::StrCat("gone", i);
+    const std::string_view argv[] = {"SET", key, "v", "PX", "30"};
+    auto [done, f] = StatusPromise();
+    c.node(leader).driver->Propose(g, EncodeCommand(argv), std::move(done));
+    ASSERT_TRUE(Await(f).ok());
+  }
+  ASSERT_TRUE(c.Set(leader, g, "kept", "v").ok());
+  auto row_exists = [&](int i, const std::string& key) {
+    std::string value;
+    return c.node(i)
+        .engine->db()
+        ->Get(rocksdb::ReadOptions(), c.node(i).engine->data(), data::MetadataKey(g, key), &value)
+        .ok();
+  };
+  for (int i = 0; i < c.size(); ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      for (int k = 0; k < 20; ++k) {
+        if (row_exists(i, absl::StrCat("gone", k))) return false;
+      }
+      return true;
+    })) << "node "
+        << i;
+    EXPECT_TRUE(row_exists(i, "kept")) << "node " << i;
+  }
 }
 
 }  // namespace
