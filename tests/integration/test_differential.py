@@ -41,6 +41,10 @@ def servers(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT)
     a = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
     b = redis.Redis(host="127.0.0.1", port=shard_port, socket_timeout=5)
+    # Raw replies: redis-py's per-command parsing would hide differences (and trips on some
+    # legal replies, e.g. ZADD INCR's "-inf").
+    a.response_callbacks.clear()
+    b.response_callbacks.clear()
 
     def ready():
         a.ping()
@@ -196,8 +200,11 @@ def normalize(argv, result, client):
         return kind, classify_ttl(value)
     if kind == "ok" and name == "RANDOMKEY":
         return kind, value is None
-    if kind == "ok" and name in ("KEYS", "HKEYS", "HVALS"):
+    if kind == "ok" and name in ("KEYS", "HKEYS", "HVALS", "SMEMBERS", "SINTER", "SUNION",
+                                 "SDIFF"):
         return kind, sorted(value)  # unordered in Redis (hash table or listpack order)
+    if kind == "ok" and name == "HGETALL":
+        return kind, sorted(zip(value[0::2], value[1::2]))
     if kind == "ok" and name == "SCAN":
         keys, cursor = set(value[1]), value[0]
         for _ in range(1000):
@@ -236,20 +243,16 @@ def test_random_sequences_match_redis(servers):
 
 
 def test_command_info_matches_redis(servers):
-    """COMMAND (rendered from routing/'s table) against Redis's own COMMAND INFO, for every
-    command Tessera lists; containers differ only by the subcommands Tessera leaves out."""
+    """COMMAND (rendered from routing/'s table) against Redis's own COMMAND INFO for every
+    command Tessera lists, all ten fields in raw RESP2 form; containers differ only by the
+    subcommands Tessera leaves out."""
     ref, shard = servers
-    ours = shard.command()
-    assert len(ours) == shard.command_count()
-    compared = 0
-    for name, info in ours.items():
-        theirs = ref.execute_command("COMMAND", "INFO", name)
-        assert name in theirs, name
-        want = dict(theirs[name])
-        got = dict(info)
-        if name in ("client", "config", "command"):
-            want.pop("subcommands", None)
-            got.pop("subcommands", None)
-        assert got == want, (name, got, want)
-        compared += 1
-    assert compared > 100
+    ours = shard.execute_command("COMMAND")
+    assert len(ours) == shard.execute_command("COMMAND", "COUNT")
+    for entry in ours:
+        name = entry[0]
+        theirs = ref.execute_command("COMMAND", "INFO", name)[0]
+        assert entry[:9] == theirs[:9], (name, entry, theirs)
+        if name not in (b"client", b"config", b"command"):
+            assert entry[9] == theirs[9], name
+    assert len(ours) > 100
