@@ -565,11 +565,14 @@ absl::Status HRandField(ExecContext& ctx, Args argv, Reply& reply) {
   absl::StatusOr<std::vector<Entry>> entries = ReadAll(ctx, argv[1], *h);
   if (!entries.ok()) return entries.status();
   const uint64_t size = entries->size();
+  // WITHVALUES: [field, value] pairs for RESP3 clients, a flat array for RESP2 (Redis 7.0).
+  const bool nested = with_values && reply.protocol() >= 3;
   auto emit = [&](const Entry& e) {
+    if (nested) reply.ArrayHeader(2);
     reply.Bulk(e.first);
     if (with_values) reply.Bulk(e.second);
   };
-  const size_t per = with_values ? 2 : 1;
+  const size_t per = with_values && !nested ? 2 : 1;
   if (*count == 0 || size == 0) {
     reply.ArrayHeader(0);
   } else if (*count < 0) {

@@ -24,6 +24,10 @@ class Reply {
   virtual void SetHeader(size_t n) = 0;  // RESP2: array
   virtual void Double(double v) = 0;     // RESP3 double, RESP2 bulk string like Redis
 
+  // The client's RESP version (2 or 3): Redis 7.0 nests some pairs only for RESP3 clients
+  // (WITHSCORES, HRANDFIELD WITHVALUES).
+  virtual int protocol() const { return 2; }
+
   void Ok() { SimpleString("OK"); }
 };
 

@@ -27,6 +27,9 @@ class RespReply final : public Reply {
   void SetHeader(size_t n) override { writer_.SetHeader(n); }
   void Double(double v) override { writer_.Double(v); }
   void Verbatim(std::string_view text) { writer_.Verbatim(text); }
+  int protocol() const override {
+    return writer_.protocol() == common::resp::Protocol::kResp3 ? 3 : 2;
+  }
   // HELLO switches the protocol for its own reply onwards.
   void set_protocol(int protocol) {
     writer_.set_protocol(protocol >= 3 ? common::resp::Protocol::kResp3

@@ -73,11 +73,14 @@ std::string FormatScore(double v) {
   return buf;
 }
 
-// WITHSCORES replies. Redis 7.0 answers RESP3 clients an array of [member, score] pairs and
-// RESP2 clients a flat array; data::Reply does not expose the protocol yet, so both get the flat
-// form (scores are RESP3 doubles either way). Switch here once Reply grows a pair-array hook.
-void PairsHeader(Reply& reply, size_t pairs) { reply.ArrayHeader(2 * pairs); }
-void PairHeader(Reply&) {}
+// WITHSCORES replies: Redis 7.0 answers RESP3 clients an array of [member, score] pairs and
+// RESP2 clients a flat array.
+void PairsHeader(Reply& reply, size_t pairs) {
+  reply.ArrayHeader(reply.protocol() >= 3 ? pairs : 2 * pairs);
+}
+void PairHeader(Reply& reply) {
+  if (reply.protocol() >= 3) reply.ArrayHeader(2);
+}
 
 struct Entry {
   std::string member;

@@ -7,8 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
 #include "shard/data/data_testing.h"
+#include "shard/data/resp_reply.h"
 
 namespace tessera::shard::data {
 namespace {
@@ -460,6 +462,38 @@ TEST_F(ZSetTest, CommandsInOneBatchSeeEachOther) {
   EXPECT_EQ(out[3], Bulks({"b", "2"}));
   EXPECT_EQ(out[4], Int(0));
   EXPECT_EQ(Run({"ZRANGE", "z", "0", "-1", "WITHSCORES"}), Bulks({"a", "6"}));
+}
+
+}  // namespace
+}  // namespace tessera::shard::data
+
+namespace tessera::shard::data {
+namespace {
+
+// Redis 7.0's RESP3 shapes for pairs: WITHSCORES nests [member, score]; RESP2 stays flat.
+class Resp3PairsTest : public data_testing::DataTest {
+ protected:
+  std::string Read(int protocol, std::vector<std::string> args) {
+    std::vector<std::string_view> argv(args.begin(), args.end());
+    ExecContext ctx = Context(nullptr);
+    std::string out;
+    RespReply reply(protocol, &out);
+    const DataCommand* command = FindDataCommand(absl::AsciiStrToLower(args[0]));
+    EXPECT_NE(command, nullptr);
+    EXPECT_TRUE(command->handler(ctx, argv, reply).ok());
+    return out;
+  }
+};
+
+TEST_F(Resp3PairsTest, WithScoresAndWithValuesNestPairsOnlyForResp3) {
+  Run({"ZADD", "z", "1", "a", "2.5", "b"});
+  EXPECT_EQ(Read(3, {"ZRANGE", "z", "0", "-1", "WITHSCORES"}),
+            "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n");
+  EXPECT_EQ(Read(2, {"ZRANGE", "z", "0", "-1", "WITHSCORES"}),
+            "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n");
+  Run({"HSET", "h", "f", "v"});
+  EXPECT_EQ(Read(3, {"HRANDFIELD", "h", "1", "WITHVALUES"}), "*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+  EXPECT_EQ(Read(2, {"HRANDFIELD", "h", "1", "WITHVALUES"}), "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
 }
 
 }  // namespace
