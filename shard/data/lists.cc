@@ -524,19 +524,19 @@ absl::Status LPos(ExecContext& ctx, Args argv, Reply& reply) {
       return absl::OkStatus();
     }
     const std::string_view opt = argv[i];
-    std::optional<int64_t> v;
-    if (EqualsIgnoreCase(opt, "rank") || EqualsIgnoreCase(opt, "count") ||
-        EqualsIgnoreCase(opt, "maxlen")) {
-      v = ParseInt64(argv[i + 1]);
-      if (!v.has_value()) {
-        reply.Error(kNotIntegerError);
-        return absl::OkStatus();
-      }
-    } else {
+    const bool is_rank = EqualsIgnoreCase(opt, "rank");
+    if (!is_rank && !EqualsIgnoreCase(opt, "count") && !EqualsIgnoreCase(opt, "maxlen")) {
       reply.Error(kSyntaxError);
       return absl::OkStatus();
     }
-    if (EqualsIgnoreCase(opt, "rank")) {
+    // RANK is any integer; COUNT and MAXLEN are non-negative, and a non-integer gets their
+    // "can't be negative" error too (getPositiveLongFromObjectOrReply).
+    std::optional<int64_t> v = ParseInt64(argv[i + 1]);
+    if (!v.has_value() && is_rank) {
+      reply.Error(kNotIntegerError);
+      return absl::OkStatus();
+    }
+    if (is_rank) {
       if (*v == 0) {
         reply.Error(
             "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
@@ -545,13 +545,13 @@ absl::Status LPos(ExecContext& ctx, Args argv, Reply& reply) {
       }
       rank = *v;
     } else if (EqualsIgnoreCase(opt, "count")) {
-      if (*v < 0) {
+      if (!v.has_value() || *v < 0) {
         reply.Error("ERR COUNT can't be negative");
         return absl::OkStatus();
       }
       count = *v;
     } else {
-      if (*v < 0) {
+      if (!v.has_value() || *v < 0) {
         reply.Error("ERR MAXLEN can't be negative");
         return absl::OkStatus();
       }

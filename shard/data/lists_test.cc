@@ -161,6 +161,8 @@ TEST_F(ListTest, LPos) {
   EXPECT_EQ(Run({"lpos", "m", "a", "rank"}), Err(kSyntaxError));
   EXPECT_EQ(Run({"lpos", "m", "a", "foo", "1"}), Err(kSyntaxError));
   EXPECT_EQ(Run({"lpos", "m", "a", "rank", "x"}), Err(kNotIntegerError));
+  EXPECT_EQ(Run({"lpos", "m", "a", "count", "x"}), Err("ERR COUNT can't be negative"));
+  EXPECT_EQ(Run({"lpos", "m", "a", "maxlen", "x"}), Err("ERR MAXLEN can't be negative"));
 }
 
 TEST_F(ListTest, LMoveBetweenListsAndOntoItself) {
