@@ -1,6 +1,6 @@
 """Differential test: random command sequences against a real redis-server and a single-node
 tessera-shard, replies compared. The default run is bounded; TESSERA_DIFF_SEQUENCES raises it
-(scripts/test.sh --soak sets a large value).
+(scripts/test.sh --soak, which sets TESSERA_SOAK=1, runs 5000 sequences).
 
 Replies are compared exactly, except where the two servers legitimately differ (documented in
 docs/compatibility.md): TTL/PTTL/EXPIRETIME values (compared as classes: missing, persistent,
@@ -20,7 +20,8 @@ import redis
 from shard_cluster import free_port, wait_for
 
 BINARY = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
-SEQUENCES = int(os.environ.get("TESSERA_DIFF_SEQUENCES", "150"))
+SEQUENCES = int(os.environ.get("TESSERA_DIFF_SEQUENCES",
+                               "5000" if os.environ.get("TESSERA_SOAK") == "1" else "150"))
 COMMANDS_PER_SEQUENCE = 40
 
 
