@@ -403,3 +403,38 @@ def test_ttl_keeps_its_deadline_across_failover(cluster):
     # The short key expires on the new leader by the deadline the old one set.
     wait_for(lambda: new.client().get(short) is None, 15, "the short TTL to run out")
     assert new.client().execute_command("PEXPIRETIME", short) == -2
+
+
+def test_every_type_through_redis_py_survives_a_failover(cluster):
+    """Strings, hashes, lists, sets and sorted sets written with redis-py at a group leader are
+    read back identically from the next leader after a kill -9."""
+    found = wait_leaders(cluster, 15)
+    g = 1
+    keys = keys_in_group(cluster, g, 5, "type")
+    c = found[g].client()
+    assert c.set(keys[0], "v", ex=1000) is True
+    assert c.hset(keys[1], mapping={"f1": "a", "f2": "b"}) == 2
+    assert c.rpush(keys[2], "x", "y", "z") == 3
+    assert c.sadd(keys[3], "m1", "m2") == 2
+    assert c.zadd(keys[4], {"a": 1.5, "b": -2}) == 2
+    before = {
+        "string": c.get(keys[0]),
+        "hash": c.hgetall(keys[1]),
+        "list": c.lrange(keys[2], 0, -1),
+        "set": c.smembers(keys[3]),
+        "zset": c.zrange(keys[4], 0, -1, withscores=True),
+        "types": [c.type(k) for k in keys],
+    }
+    assert before["types"] == ["string", "hash", "list", "set", "zset"]
+    cluster.stop(found[g], signal.SIGKILL)
+    new = wait_for(lambda: (leaders(cluster) or {}).get(g), 15, "a new leader").client()
+    after = {
+        "string": new.get(keys[0]),
+        "hash": new.hgetall(keys[1]),
+        "list": new.lrange(keys[2], 0, -1),
+        "set": new.smembers(keys[3]),
+        "zset": new.zrange(keys[4], 0, -1, withscores=True),
+        "types": [new.type(k) for k in keys],
+    }
+    assert after == before
+    assert before["zset"] == [("b", -2.0), ("a", 1.5)]
