@@ -45,11 +45,11 @@ TEST(KvStateMachineTest, EntryPayloadGoldenBytes) {
 
 TEST(KvStateMachineTest, CommandCodecRejectsMalformedInput) {
   const std::string_view argv[] = {"SET", "k", std::string_view("v\0w", 3)};
-  auto decoded = DecodeCommand(EncodeCommand(argv));
+  const std::string good = EncodeCommand(argv);  // the decoded views point into it
+  auto decoded = DecodeCommand(good);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   ASSERT_EQ(decoded->size(), 3u);
   EXPECT_EQ((*decoded)[2], std::string_view("v\0w", 3));
-  const std::string good = EncodeCommand(argv);
   EXPECT_FALSE(DecodeCommand(good.substr(0, good.size() - 1)).ok());  // truncated
   EXPECT_FALSE(DecodeCommand(good + "x").ok());                       // trailing bytes
   EXPECT_FALSE(DecodeCommand(std::string(4, '\0')).ok());             // argc 0
