@@ -218,6 +218,17 @@ void ProposeMany(Cluster& c, int leader, GroupId g, int count, const std::string
   }
 }
 
+// The leader's commit index once its published status has caught up with its whole log. A
+// callback runs inside a driver iteration and Status is published at the iteration's end, so
+// right after the last proposal completes the published commit may still be the previous one.
+uint64_t SettledCommit(Cluster& c, int leader, GroupId g) {
+  EXPECT_TRUE(WaitFor([&] {
+    const GroupStatus st = *c.node(leader).driver->Status(g);
+    return st.commit >= st.last_index && st.applied >= st.last_index;
+  }));
+  return c.node(leader).driver->Status(g)->commit;
+}
+
 TEST(DriverTest, EveryGroupElectsALeaderAndListsThreeVoters) {
   Cluster c;
   c.StartAll();
@@ -248,7 +259,7 @@ TEST(DriverTest, HundredProposalsPerGroupApplyOnEveryNode) {
     for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
   }
   for (GroupId g : kGroups) {
-    const uint64_t commit = c.node(c.WaitForLeader(g)).driver->Status(g)->commit;
+    const uint64_t commit = SettledCommit(c, c.WaitForLeader(g), g);
     for (int i = 0; i < c.size(); ++i) {
       ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
       for (int k = 0; k < 100; ++k) {
@@ -308,7 +319,7 @@ TEST(DriverTest, RestartDoesNotReBootstrapAndKeepsData) {
   }
   // Let every node apply everything before stopping, so data is checked on all three.
   for (GroupId g : kGroups) {
-    const uint64_t commit = c.node(c.WaitForLeader(g)).driver->Status(g)->commit;
+    const uint64_t commit = SettledCommit(c, c.WaitForLeader(g), g);
     for (int i = 0; i < c.size(); ++i) {
       ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
     }
@@ -425,7 +436,7 @@ TEST(DriverTest, GroupCommitWritesManyEntriesPerSync) {
   for (auto& f : futures) ASSERT_TRUE(Await(f).ok());
   // Followers persist and apply shortly after the leaders acknowledge.
   for (GroupId g : kGroups) {
-    const uint64_t commit = c.node(g == 1 ? leader1 : leader2).driver->Status(g)->commit;
+    const uint64_t commit = SettledCommit(c, g == 1 ? leader1 : leader2, g);
     for (int i = 0; i < c.size(); ++i) {
       ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }));
     }
@@ -454,7 +465,7 @@ TEST(DriverTest, GroupCommitWritesManyEntriesPerSync) {
 void WaitAllApplied(Cluster& c, GroupId g) {
   const int leader = c.WaitForLeader(g);
   ASSERT_GE(leader, 0);
-  const uint64_t commit = c.node(leader).driver->Status(g)->commit;
+  const uint64_t commit = SettledCommit(c, leader, g);
   for (int i = 0; i < c.size(); ++i) {
     if (!c.node(i).driver) continue;
     ASSERT_TRUE(WaitFor([&] { return c.node(i).driver->Status(g)->applied >= commit; }))
@@ -537,7 +548,7 @@ TEST(DriverSnapshotTest, LaggingFollowerCatchesUpThroughASnapshot) {
   ASSERT_TRUE(
       WaitFor([&] { return c.node(leader).driver->Status(g)->first_index > lag_last + 1; }));
   c.hub.HealAll();
-  const uint64_t commit = c.node(leader).driver->Status(g)->commit;
+  const uint64_t commit = SettledCommit(c, leader, g);
   ASSERT_TRUE(WaitFor([&] { return c.node(lagging).driver->Status(g)->applied >= commit; }));
   EXPECT_GE(c.node(lagging).driver->counters().snapshots_installed, 1u);
   for (int k = 0; k < 60; ++k) {
