@@ -20,6 +20,10 @@ struct Session {
   int protocol = 2;  // RESP version (HELLO)
   std::string name;  // CLIENT SETNAME / HELLO SETNAME
   bool authenticated = false;
+  // MULTI: commands queued for EXEC; `multi_failed` once one was refused at queue time.
+  bool in_multi = false;
+  bool multi_failed = false;
+  std::vector<std::vector<std::string>> queued;
 };
 
 // What a connection command may need from the listener.

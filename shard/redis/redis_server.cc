@@ -32,6 +32,8 @@
 #include "routing/slot.h"
 #include "shard/data/commands.h"
 #include "shard/data/resp_reply.h"
+#include "shard/data/transaction.h"
+#include "shard/data/util.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/local_commands.h"
 #include "spdlog/spdlog.h"
@@ -206,6 +208,11 @@ class RedisServer::Loop {
     uint16_t slot;  // of the first key (MOVED names it)
   };
   absl::StatusOr<DataDispatch> ResolveDataCommand(const std::vector<std::string>& argv) const;
+  // MULTI, DISCARD, EXEC and queuing inside MULTI. True when `out` holds the reply; false
+  // otherwise (not a transaction command, or EXEC proposed: slot.command is then kData).
+  bool StartTransactionCommand(Client& c, Slot& slot, uint64_t seq,
+                               const routing::CommandSpec& spec,
+                               const std::vector<std::string>& argv, data::RespReply& out);
   // Starts (or answers) one request in `slot`.
   void StartCommand(Client& c, Slot& slot, uint64_t seq, Request request);
   void ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status, std::string reply);
@@ -467,6 +474,10 @@ bool RedisServer::Loop::ParseInput(Client& c) {
 
 bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
   if (!r.protocol_error.empty()) return true;
+  // EXEC writes whatever groups its commands touch: after every earlier reply of the client.
+  if (c.session.in_multi) {
+    return !data::EqualsIgnoreCase(r.argv[0], "exec") || c.inflight.empty();
+  }
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
   if (!d.ok()) return true;  // answered at once
   auto it = c.inflight.find(d->group);
@@ -533,6 +544,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   data::RespReply out(c.session.protocol, &reply);
   absl::StatusOr<const routing::CommandSpec*> resolved = routing::ResolveCommand(argv);
   if (!resolved.ok()) {
+    if (c.session.in_multi) c.session.multi_failed = true;  // EXEC will abort, as in Redis
     out.Error(
         std::string_view(resolved.status().message().data(), resolved.status().message().size()));
     Finish(slot, std::move(reply));
@@ -545,6 +557,11 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     Finish(slot, std::move(reply));
     return;
   }
+  if (StartTransactionCommand(c, slot, seq, spec, argv, out)) {
+    Finish(slot, std::move(reply));
+    return;
+  }
+  if (slot.command == CommandId::kData) return;  // EXEC proposed
   if (data::FindDataCommand(spec.full_name) == nullptr) {
     // Connection and server commands, answered here.
     SessionInfo info;
@@ -612,6 +629,98 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     ++c.inflight[slot.group].reads;
     driver_->Read(slot.group, CompletionFor(c, seq));
   }
+}
+
+// Leaves MULTI: queued commands and the failure mark go; protocol, name and AUTH stay.
+static void EndMulti(Session* session) {
+  session->in_multi = false;
+  session->multi_failed = false;
+  session->queued.clear();
+}
+
+bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t seq,
+                                                const routing::CommandSpec& spec,
+                                                const std::vector<std::string>& argv,
+                                                data::RespReply& out) {
+  Session& session = c.session;
+  const std::string& name = spec.full_name;
+  if (session.in_multi && name != "exec" && name != "discard" && name != "multi" &&
+      name != "quit" && name != "reset") {
+    if (data::FindDataCommand(name) == nullptr) {
+      session.multi_failed = true;
+      out.Error(absl::StrCat("ERR '", name, "' inside MULTI is not supported by this shard yet"));
+    } else {
+      session.queued.push_back(argv);
+      out.SimpleString("QUEUED");
+    }
+    return true;
+  }
+  if (name == "multi") {
+    if (session.in_multi) {
+      out.Error("ERR MULTI calls can not be nested");
+    } else {
+      session.in_multi = true;
+      out.Ok();
+    }
+    return true;
+  }
+  if (name == "discard") {
+    if (!session.in_multi) {
+      out.Error("ERR DISCARD without MULTI");
+    } else {
+      EndMulti(&session);
+      out.Ok();
+    }
+    return true;
+  }
+  if (name != "exec") return false;
+  if (!session.in_multi) {
+    out.Error("ERR EXEC without MULTI");
+    return true;
+  }
+  std::vector<std::vector<std::string>> queued = std::move(session.queued);
+  const bool failed = session.multi_failed;
+  EndMulti(&session);
+  if (failed) {
+    out.Error("EXECABORT Transaction discarded because of previous errors.");
+    return true;
+  }
+  if (queued.empty()) {
+    out.ArrayHeader(0);
+    return true;
+  }
+  // One group for the whole transaction: it becomes one raft entry of that group.
+  std::optional<DataDispatch> target;
+  for (const std::vector<std::string>& command : queued) {
+    absl::StatusOr<DataDispatch> d = ResolveDataCommand(command);
+    if (!d.ok()) {
+      out.Error(std::string_view(d.status().message().data(), d.status().message().size()));
+      return true;
+    }
+    if (target.has_value() && d->group != target->group) {
+      out.Error("CROSSSLOT Keys in request don't hash to the same slot");
+      return true;
+    }
+    if (!target.has_value() || (target->slot == 0 && d->slot != 0)) target = *d;
+  }
+  std::vector<std::string> blobs;
+  blobs.reserve(queued.size());
+  for (const std::vector<std::string>& command : queued) {
+    std::vector<std::string_view> views(command.begin(), command.end());
+    blobs.push_back(EncodeCommand(views));
+  }
+  std::vector<std::string_view> exec = {data::kExecCommand};
+  exec.insert(exec.end(), blobs.begin(), blobs.end());
+  slot.command = CommandId::kData;
+  slot.data = data::FindDataCommand(data::kExecCommand);
+  slot.group = target->group;
+  slot.slot = target->slot;
+  slot.protocol = session.protocol;
+  slot.access = Access::kWrite;
+  ++c.inflight[slot.group].writes;
+  driver_->ProposeCommand(slot.group, EncodeCommand(exec), session.protocol,
+                          ReplyCompletionFor(c, seq));
+  return false;
 }
 
 void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status,

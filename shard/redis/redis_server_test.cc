@@ -270,7 +270,6 @@ TEST_F(SingleNodeTest, ConnectionAndServerCommands) {
             "error:ERR AUTH <password> called without any password configured for the default "
             "user. Are you sure your configuration is correct?");
   EXPECT_EQ(Exec(ctx_.get(), {"CONFIG", "GET", "databases"}), "array:2");
-  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "error:ERR 'multi' is not supported by this shard yet");
   EXPECT_EQ(Exec(ctx_.get(), {"RESET"}), "status:RESET");
   EXPECT_EQ(Exec(ctx_.get(), {"CLIENT", "GETNAME"}), "nil");
 }
@@ -287,6 +286,40 @@ TEST(RedisServerTest, RequirePassGatesCommandsUntilAuth) {
   EXPECT_EQ(Exec(c.get(), {"AUTH", "s3cret"}), "status:OK");
   EXPECT_EQ(Exec(c.get(), {"SET", "k", "v"}), "status:OK");
   EXPECT_EQ(Exec(c.get(), {"GET", "k"}), "str:v");
+}
+
+TEST_F(SingleNodeTest, MultiExecRunsQueuedCommandsAsOneEntry) {
+  const std::string k = kKeyInGroup1;
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "error:ERR EXEC without MULTI");
+  EXPECT_EQ(Exec(ctx_.get(), {"DISCARD"}), "error:ERR DISCARD without MULTI");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "error:ERR MULTI calls can not be nested");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "1"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"INCR", k}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"HSET", k, "f", "v"}), "status:QUEUED");
+  Reply r = Command(ctx_.get(), {"EXEC"});
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 4) << Describe(r);
+  EXPECT_EQ(r->element[0]->type, REDIS_REPLY_STATUS);
+  EXPECT_EQ(r->element[1]->integer, 2);
+  EXPECT_EQ(std::string(r->element[2]->str, r->element[2]->len), "2");  // sees the INCR
+  EXPECT_EQ(r->element[3]->type, REDIS_REPLY_ERROR);  // WRONGTYPE in place, others applied
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:2");
+  // Queued errors abort; DISCARD drops; keys of two groups are refused.
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k}), "error:ERR wrong number of arguments for 'set' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}),
+            "error:EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "x"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"DISCARD"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", kKeyInGroup1, "a"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", kKeyInGroup2, "b"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:2");
 }
 
 TEST_F(SingleNodeTest, SetGetDelExists) {
