@@ -23,9 +23,6 @@ namespace {
 using Args = std::span<const std::string_view>;
 using Entry = std::pair<std::string, std::string>;
 
-// SCAN-style cursors name a position by the first bytes of a field (see HScan).
-constexpr size_t kScanCursorBytes = 7;
-
 absl::Status ReplyArity(Reply& reply, std::string_view command) {
   reply.Error(WrongArityError(command));
   return absl::OkStatus();
@@ -393,37 +390,6 @@ absl::Status HIncrByFloat(ExecContext& ctx, Args argv, Reply& reply) {
 
 // ---- HSCAN ----
 
-// The cursor of the position just before `field`: its first kScanCursorBytes bytes, zero-padded,
-// big-endian (order-preserving, as keys.cc's SCAN).
-uint64_t CursorOf(std::string_view field) {
-  uint64_t cursor = 0;
-  for (size_t i = 0; i < kScanCursorBytes; ++i) {
-    cursor = (cursor << 8) | (i < field.size() ? static_cast<uint8_t>(field[i]) : 0);
-  }
-  return cursor;
-}
-
-// The smallest field whose cursor is `cursor`.
-std::string SeekFieldOf(uint64_t cursor) {
-  std::string field(kScanCursorBytes, '\0');
-  for (size_t i = kScanCursorBytes; i-- > 0; cursor >>= 8) field[i] = static_cast<char>(cursor);
-  while (!field.empty() && field.back() == '\0') field.pop_back();
-  return field;
-}
-
-std::optional<uint64_t> ParseCursor(std::string_view arg) {
-  if (arg.empty() || arg.size() > 20) return std::nullopt;
-  uint64_t cursor = 0;
-  for (char c : arg) {
-    if (c < '0' || c > '9' || cursor > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10) {
-      return std::nullopt;
-    }
-    cursor = cursor * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (cursor >> (8 * kScanCursorBytes) != 0) return std::nullopt;
-  return cursor;
-}
-
 // HSCAN key cursor [MATCH pattern] [COUNT count]. The cursor scheme is SCAN's (keys.cc) over
 // fields: 0 starts and ends; c resumes at the first field whose first 7 bytes, zero-padded and
 // read big-endian, are >= c. A reply examines at least COUNT fields, then finishes the run of
@@ -431,7 +397,7 @@ std::optional<uint64_t> ParseCursor(std::string_view arg) {
 // As in Redis, the cursor is checked first, then the key, then the options.
 absl::Status HScan(ExecContext& ctx, Args argv, Reply& reply) {
   if (argv.size() < 3) return ReplyArity(reply, "hscan");
-  std::optional<uint64_t> cursor = ParseCursor(argv[2]);
+  std::optional<uint64_t> cursor = ParseScanCursor(argv[2]);
   if (!cursor.has_value()) {
     reply.Error("ERR invalid cursor");
     return absl::OkStatus();
@@ -473,9 +439,9 @@ absl::Status HScan(ExecContext& ctx, Args argv, Reply& reply) {
   uint64_t next_cursor = 0;
   uint64_t last_cursor = 0;
   int64_t examined = 0;
-  absl::Status s = WalkFields(ctx, argv[1], *h, *cursor == 0 ? std::string() : SeekFieldOf(*cursor),
+  absl::Status s = WalkFields(ctx, argv[1], *h, *cursor == 0 ? std::string() : ScanSeekOf(*cursor),
                               [&](std::string_view field, std::string_view value) {
-                                const uint64_t field_cursor = CursorOf(field);
+                                const uint64_t field_cursor = ScanCursorOf(field);
                                 if (examined >= count && field_cursor != last_cursor) {
                                   next_cursor = field_cursor;
                                   return false;

@@ -24,8 +24,6 @@ constexpr size_t kMetadataHeadBytes = 1 + 8;
 // Rows a walk that writes collects before it writes them: the batch must not change under a
 // live iterator.
 constexpr size_t kWriteChunkRows = 1024;
-// SCAN cursors name a position by the first bytes of a key (see Scan).
-constexpr size_t kScanCursorBytes = 7;
 // RANDOMKEY draws uniformly from groups this small.
 constexpr size_t kRandomKeyExactLimit = 1024;
 
@@ -301,24 +299,6 @@ absl::Status Keys(ExecContext& ctx, Args argv, Reply& reply) {
   return absl::OkStatus();
 }
 
-// The SCAN cursor of the position just before `user_key`: its first kScanCursorBytes bytes,
-// zero-padded, big-endian. Padding keeps the order: a <= b implies CursorOf(a) <= CursorOf(b).
-uint64_t CursorOf(std::string_view user_key) {
-  uint64_t cursor = 0;
-  for (size_t i = 0; i < kScanCursorBytes; ++i) {
-    cursor = (cursor << 8) | (i < user_key.size() ? static_cast<uint8_t>(user_key[i]) : 0);
-  }
-  return cursor;
-}
-
-// The smallest user key whose cursor is `cursor`: its bytes without trailing zeros.
-std::string SeekKeyOf(uint64_t cursor) {
-  std::string key(kScanCursorBytes, '\0');
-  for (size_t i = kScanCursorBytes; i-- > 0; cursor >>= 8) key[i] = static_cast<char>(cursor);
-  while (!key.empty() && key.back() == '\0') key.pop_back();
-  return key;
-}
-
 // SCAN cursor [MATCH pattern] [COUNT n] [TYPE type].
 //
 // Our cursor: 0 starts and ends a scan; any other cursor c < 2^56 means "resume at the first key
@@ -331,17 +311,8 @@ std::string SeekKeyOf(uint64_t cursor) {
 // that scans several groups to say which one.
 absl::Status Scan(ExecContext& ctx, Args argv, Reply& reply) {
   if (argv.size() < 2) return ReplyArity(reply, "scan");
-  const std::string_view cursor_arg = argv[1];
-  uint64_t cursor = 0;
-  bool cursor_ok = !cursor_arg.empty() && cursor_arg.size() <= 20;
-  for (char c : cursor_arg) {
-    if (c < '0' || c > '9' || cursor > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10) {
-      cursor_ok = false;
-      break;
-    }
-    cursor = cursor * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (!cursor_ok || cursor >> (8 * kScanCursorBytes) != 0) {
+  const std::optional<uint64_t> cursor = ParseScanCursor(argv[1]);
+  if (!cursor.has_value()) {
     reply.Error("ERR invalid cursor");
     return absl::OkStatus();
   }
@@ -377,10 +348,10 @@ absl::Status Scan(ExecContext& ctx, Args argv, Reply& reply) {
   int64_t examined = 0;
   uint64_t last_cursor = 0;
   RowIterator it(ctx, MetadataKeyEnd(ctx.gid));
-  for (it.Seek(MetadataKey(ctx.gid, cursor == 0 ? std::string() : SeekKeyOf(cursor))); it.Valid();
-       it.Next()) {
+  for (it.Seek(MetadataKey(ctx.gid, *cursor == 0 ? std::string() : ScanSeekOf(*cursor)));
+       it.Valid(); it.Next()) {
     const std::string_view key = UserKeyOf(it.key());
-    const uint64_t key_cursor = CursorOf(key);
+    const uint64_t key_cursor = ScanCursorOf(key);
     if (examined >= count && key_cursor != last_cursor) {
       next_cursor = key_cursor;
       break;

@@ -25,9 +25,6 @@ namespace {
 
 using Args = std::span<const std::string_view>;
 
-// SCAN-style cursors name a position by the first bytes of a member (see SScan).
-constexpr size_t kScanCursorBytes = 7;
-
 absl::Status ReplyArity(Reply& reply, std::string_view command) {
   reply.Error(WrongArityError(command));
   return absl::OkStatus();
@@ -582,42 +579,11 @@ absl::Status SInterCard(ExecContext& ctx, Args argv, Reply& reply) {
 
 // ---- SSCAN ----
 
-// The cursor of the position just before `member`: its first kScanCursorBytes bytes,
-// zero-padded, big-endian (order-preserving, as keys.cc's SCAN).
-uint64_t CursorOf(std::string_view member) {
-  uint64_t cursor = 0;
-  for (size_t i = 0; i < kScanCursorBytes; ++i) {
-    cursor = (cursor << 8) | (i < member.size() ? static_cast<uint8_t>(member[i]) : 0);
-  }
-  return cursor;
-}
-
-// The smallest member whose cursor is `cursor`.
-std::string SeekMemberOf(uint64_t cursor) {
-  std::string member(kScanCursorBytes, '\0');
-  for (size_t i = kScanCursorBytes; i-- > 0; cursor >>= 8) member[i] = static_cast<char>(cursor);
-  while (!member.empty() && member.back() == '\0') member.pop_back();
-  return member;
-}
-
-std::optional<uint64_t> ParseCursor(std::string_view arg) {
-  if (arg.empty() || arg.size() > 20) return std::nullopt;
-  uint64_t cursor = 0;
-  for (char c : arg) {
-    if (c < '0' || c > '9' || cursor > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10) {
-      return std::nullopt;
-    }
-    cursor = cursor * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (cursor >> (8 * kScanCursorBytes) != 0) return std::nullopt;
-  return cursor;
-}
-
 // SSCAN key cursor [MATCH pattern] [COUNT count], with SCAN's cursor scheme over members (see
 // hashes.cc's HSCAN). The cursor is checked first, then the key, then the options.
 absl::Status SScan(ExecContext& ctx, Args argv, Reply& reply) {
   if (argv.size() < 3) return ReplyArity(reply, "sscan");
-  std::optional<uint64_t> cursor = ParseCursor(argv[2]);
+  std::optional<uint64_t> cursor = ParseScanCursor(argv[2]);
   if (!cursor.has_value()) {
     reply.Error("ERR invalid cursor");
     return absl::OkStatus();
@@ -660,9 +626,9 @@ absl::Status SScan(ExecContext& ctx, Args argv, Reply& reply) {
   uint64_t last_cursor = 0;
   int64_t examined = 0;
   absl::Status st =
-      WalkMembers(ctx, argv[1], *s, *cursor == 0 ? std::string() : SeekMemberOf(*cursor),
+      WalkMembers(ctx, argv[1], *s, *cursor == 0 ? std::string() : ScanSeekOf(*cursor),
                   [&](std::string_view member) {
-                    const uint64_t member_cursor = CursorOf(member);
+                    const uint64_t member_cursor = ScanCursorOf(member);
                     if (examined >= count && member_cursor != last_cursor) {
                       next_cursor = member_cursor;
                       return false;

@@ -306,4 +306,32 @@ std::optional<ExpireConditions> ParseExpireConditions(std::span<const std::strin
   return c;
 }
 
+uint64_t ScanCursorOf(std::string_view name) {
+  uint64_t cursor = 0;
+  for (size_t i = 0; i < kScanCursorBytes; ++i) {
+    cursor = (cursor << 8) | (i < name.size() ? static_cast<uint8_t>(name[i]) : 0);
+  }
+  return cursor;
+}
+
+std::string ScanSeekOf(uint64_t cursor) {
+  std::string name(kScanCursorBytes, '\0');
+  for (size_t i = kScanCursorBytes; i-- > 0; cursor >>= 8) name[i] = static_cast<char>(cursor);
+  while (!name.empty() && name.back() == '\0') name.pop_back();
+  return name;
+}
+
+std::optional<uint64_t> ParseScanCursor(std::string_view arg) {
+  if (arg.empty() || arg.size() > 20) return std::nullopt;
+  uint64_t cursor = 0;
+  for (char c : arg) {
+    if (c < '0' || c > '9' || cursor > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10) {
+      return std::nullopt;
+    }
+    cursor = cursor * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (cursor >> (8 * kScanCursorBytes) != 0) return std::nullopt;
+  return cursor;
+}
+
 }  // namespace tessera::shard::data

@@ -78,4 +78,15 @@ struct ExpireConditions {
 std::optional<ExpireConditions> ParseExpireConditions(std::span<const std::string_view> options,
                                                       std::string* error);
 
+// The SCAN/HSCAN/SSCAN cursor scheme: a cursor c < 2^56 names the position just before the
+// first name (key, field or member) whose first kScanCursorBytes bytes, zero-padded and read
+// big-endian, are >= c; 0 starts and ends a scan. Padding keeps the order: a <= b implies
+// ScanCursorOf(a) <= ScanCursorOf(b). The top byte stays free (a gateway may name a group).
+inline constexpr size_t kScanCursorBytes = 7;
+uint64_t ScanCursorOf(std::string_view name);
+// The smallest name whose cursor is `cursor`: its bytes without trailing zeros.
+std::string ScanSeekOf(uint64_t cursor);
+// A decimal cursor argument; nullopt for anything else or a cursor of 2^56 or more.
+std::optional<uint64_t> ParseScanCursor(std::string_view arg);
+
 }  // namespace tessera::shard::data
