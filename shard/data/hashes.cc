@@ -29,49 +29,18 @@ absl::Status ReplyArity(Reply& reply, std::string_view command) {
 }
 
 // A hash key as a command sees it.
-struct Hash {
-  bool exists = false;      // a live hash
-  bool wrong_type = false;  // a live key of another type
-  Metadata meta;
-  CollectionHeader header;
-};
+using Hash = CollectionKey;
 
 absl::StatusOr<Hash> LoadHash(ExecContext& ctx, std::string_view key) {
-  Hash h;
-  absl::StatusOr<std::optional<Metadata>> m = LoadMetadata(ctx, key);
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return h;
-  if ((*m)->type != KeyType::kHash) {
-    h.wrong_type = true;
-    return h;
-  }
-  absl::StatusOr<CollectionHeader> header = DecodeCollectionHeader((*m)->payload);
-  if (!header.ok()) return header.status();
-  h.exists = true;
-  h.meta = std::move(**m);
-  h.header = *std::move(header);
-  return h;
+  return LoadCollection(ctx, key, KeyType::kHash);
 }
 
-// Gives a missing hash a fresh version, before its first field is written.
 void CreateIfMissing(ExecContext& ctx, Hash& h) {
-  if (h.exists) return;
-  h.meta = Metadata{};
-  h.meta.type = KeyType::kHash;
-  h.header = CollectionHeader{};
-  h.header.version = NewCollectionVersion(ctx);
+  CreateCollectionIfMissing(ctx, KeyType::kHash, h);
 }
 
-// Writes the header back (keeping the TTL); a hash left empty is deleted.
 absl::Status SaveHash(ExecContext& ctx, std::string_view key, Hash& h) {
-  if (h.header.size == 0) {
-    if (h.exists) return DeleteKey(ctx, key, h.meta);
-    return absl::OkStatus();
-  }
-  h.meta.payload = EncodeCollectionHeader(h.header);
-  StoreMetadata(ctx, key, h.meta);
-  h.exists = true;
-  return absl::OkStatus();
+  return SaveCollection(ctx, key, h);
 }
 
 std::string FieldKey(const ExecContext& ctx, std::string_view key, const Hash& h,

@@ -31,49 +31,18 @@ absl::Status ReplyArity(Reply& reply, std::string_view command) {
 }
 
 // A set key as a command sees it.
-struct SetKey {
-  bool exists = false;      // a live set
-  bool wrong_type = false;  // a live key of another type
-  Metadata meta;
-  CollectionHeader header;
-};
+using SetKey = CollectionKey;
 
 absl::StatusOr<SetKey> LoadSet(ExecContext& ctx, std::string_view key) {
-  SetKey s;
-  absl::StatusOr<std::optional<Metadata>> m = LoadMetadata(ctx, key);
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return s;
-  if ((*m)->type != KeyType::kSet) {
-    s.wrong_type = true;
-    return s;
-  }
-  absl::StatusOr<CollectionHeader> header = DecodeCollectionHeader((*m)->payload);
-  if (!header.ok()) return header.status();
-  s.exists = true;
-  s.meta = std::move(**m);
-  s.header = *std::move(header);
-  return s;
+  return LoadCollection(ctx, key, KeyType::kSet);
 }
 
-// Gives a missing set a fresh version, before its first member is written.
 void CreateIfMissing(ExecContext& ctx, SetKey& s) {
-  if (s.exists) return;
-  s.meta = Metadata{};
-  s.meta.type = KeyType::kSet;
-  s.header = CollectionHeader{};
-  s.header.version = NewCollectionVersion(ctx);
+  CreateCollectionIfMissing(ctx, KeyType::kSet, s);
 }
 
-// Writes the header back (keeping the TTL); a set left empty is deleted.
 absl::Status SaveSet(ExecContext& ctx, std::string_view key, SetKey& s) {
-  if (s.header.size == 0) {
-    if (s.exists) return DeleteKey(ctx, key, s.meta);
-    return absl::OkStatus();
-  }
-  s.meta.payload = EncodeCollectionHeader(s.header);
-  StoreMetadata(ctx, key, s.meta);
-  s.exists = true;
-  return absl::OkStatus();
+  return SaveCollection(ctx, key, s);
 }
 
 std::string MemberKey(const ExecContext& ctx, std::string_view key, const SetKey& s,

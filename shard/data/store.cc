@@ -138,6 +138,42 @@ absl::StatusOr<CollectionHeader> DecodeCollectionHeader(std::string_view payload
                           std::string(payload.substr(16))};
 }
 
+absl::StatusOr<CollectionKey> LoadCollection(ExecContext& ctx, std::string_view key, KeyType type) {
+  CollectionKey c;
+  absl::StatusOr<std::optional<Metadata>> m = LoadMetadata(ctx, key);
+  if (!m.ok()) return m.status();
+  if (!m->has_value()) return c;
+  if ((*m)->type != type) {
+    c.wrong_type = true;
+    return c;
+  }
+  absl::StatusOr<CollectionHeader> header = DecodeCollectionHeader((*m)->payload);
+  if (!header.ok()) return header.status();
+  c.exists = true;
+  c.meta = std::move(**m);
+  c.header = *std::move(header);
+  return c;
+}
+
+void CreateCollectionIfMissing(ExecContext& ctx, KeyType type, CollectionKey& c) {
+  if (c.exists) return;
+  c.meta = Metadata{};
+  c.meta.type = type;
+  c.header = CollectionHeader{};
+  c.header.version = NewCollectionVersion(ctx);
+}
+
+absl::Status SaveCollection(ExecContext& ctx, std::string_view key, CollectionKey& c) {
+  if (c.header.size == 0) {
+    if (c.exists) return DeleteKey(ctx, key, c.meta);
+    return absl::OkStatus();
+  }
+  c.meta.payload = EncodeCollectionHeader(c.header);
+  StoreMetadata(ctx, key, c.meta);
+  c.exists = true;
+  return absl::OkStatus();
+}
+
 uint64_t NewCollectionVersion(ExecContext& ctx) {
   return (ctx.seed << 16) | (ctx.versions_issued++ & 0xffff);
 }

@@ -90,6 +90,20 @@ std::string EncodeCollectionHeader(const CollectionHeader& h);
 // DATA_LOSS when shorter than 16 bytes.
 absl::StatusOr<CollectionHeader> DecodeCollectionHeader(std::string_view payload);
 
+// A collection key as a command sees it: live and of the expected type (`exists`), a live
+// key of another type (`wrong_type`), or absent (neither).
+struct CollectionKey {
+  bool exists = false;
+  bool wrong_type = false;
+  Metadata meta;
+  CollectionHeader header;
+};
+absl::StatusOr<CollectionKey> LoadCollection(ExecContext& ctx, std::string_view key, KeyType type);
+// Gives a missing collection of `type` a fresh version, before its first sub-key is written.
+void CreateCollectionIfMissing(ExecContext& ctx, KeyType type, CollectionKey& c);
+// Writes the header back (keeping the TTL); a collection left empty is deleted.
+absl::Status SaveCollection(ExecContext& ctx, std::string_view key, CollectionKey& c);
+
 // A version for a collection created by the current entry, unique in the group: the entry
 // index (ctx.seed) in the high 48 bits, a per-entry counter in the low 16.
 uint64_t NewCollectionVersion(ExecContext& ctx);
