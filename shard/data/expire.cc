@@ -38,8 +38,7 @@ absl::StatusOr<std::vector<std::string>> FindExpiredKeys(StorageEngine* engine, 
   std::vector<std::string> expired;
   size_t examined = 0;
   for (; it.Valid() && examined < max_rows; it.Next(), ++examined) {
-    // Type and expire time only: a string's payload is not needed.
-    absl::StatusOr<Metadata> m = DecodeMetadata(it.value().substr(0, 9));
+    absl::StatusOr<Metadata> m = DecodeMetadataHead(it.value());
     if (!m.ok()) return m.status();
     if (m->Expired(now_ms)) expired.emplace_back(UserKeyOf(it.key()));
   }

@@ -18,19 +18,11 @@ namespace {
 
 using Args = std::span<const std::string_view>;
 
-// The fixed head of a metadata value, type u8 ‖ expire_at_ms u64 (store.h): walks decode only
-// this much, so that they never copy string values.
-constexpr size_t kMetadataHeadBytes = 1 + 8;
 // Rows a walk that writes collects before it writes them: the batch must not change under a
 // live iterator.
 constexpr size_t kWriteChunkRows = 1024;
 // RANDOMKEY draws uniformly from groups this small.
 constexpr size_t kRandomKeyExactLimit = 1024;
-
-// Type and expire time of a metadata row, without its payload.
-absl::StatusOr<Metadata> DecodeHead(std::string_view value) {
-  return DecodeMetadata(value.substr(0, std::min(value.size(), kMetadataHeadBytes)));
-}
 
 absl::Status ReplyArity(Reply& reply, std::string_view command) {
   reply.Error(WrongArityError(command));
@@ -275,7 +267,7 @@ template <typename Visit>
 absl::Status WalkLiveKeys(ExecContext& ctx, std::string_view start, Visit visit) {
   RowIterator it(ctx, MetadataKeyEnd(ctx.gid));
   for (it.Seek(start); it.Valid(); it.Next()) {
-    absl::StatusOr<Metadata> head = DecodeHead(it.value());
+    absl::StatusOr<Metadata> head = DecodeMetadataHead(it.value());
     if (!head.ok()) return head.status();
     if (head->Expired(ctx.now_ms)) continue;
     if (!visit(UserKeyOf(it.key()), *head)) break;
@@ -358,7 +350,7 @@ absl::Status Scan(ExecContext& ctx, Args argv, Reply& reply) {
     }
     ++examined;
     last_cursor = key_cursor;
-    absl::StatusOr<Metadata> head = DecodeHead(it.value());
+    absl::StatusOr<Metadata> head = DecodeMetadataHead(it.value());
     if (!head.ok()) return head.status();
     if (head->Expired(ctx.now_ms)) continue;
     if (type.has_value() && !EqualsIgnoreCase(*type, KeyTypeName(head->type))) continue;
@@ -421,7 +413,7 @@ absl::Status RandomKey(ExecContext& ctx, Args argv, Reply& reply) {
   {
     RowIterator it(ctx, MetadataKeyEnd(ctx.gid));
     for (it.SeekToLast(); it.Valid(); it.Prev()) {
-      absl::StatusOr<Metadata> head = DecodeHead(it.value());
+      absl::StatusOr<Metadata> head = DecodeMetadataHead(it.value());
       if (!head.ok()) return head.status();
       if (head->Expired(ctx.now_ms)) continue;
       last.assign(UserKeyOf(it.key()));
@@ -478,7 +470,7 @@ absl::Status Flush(ExecContext& ctx, Args argv, Reply& reply) {
     {
       RowIterator it(ctx, MetadataKeyEnd(ctx.gid));
       for (it.Seek(resume); it.Valid() && rows.size() < kWriteChunkRows; it.Next()) {
-        absl::StatusOr<Metadata> head = DecodeHead(it.value());
+        absl::StatusOr<Metadata> head = DecodeMetadataHead(it.value());
         if (!head.ok()) return head.status();
         if (head->type != KeyType::kString) {
           head = DecodeMetadata(it.value());  // DeleteKey may need a collection's header

@@ -1,5 +1,7 @@
 #include "shard/data/store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "shard/storage/keys.h"
 
@@ -50,6 +52,10 @@ absl::StatusOr<Metadata> DecodeMetadata(std::string_view value) {
   m.expire_at_ms = DecodeU64BE(value.substr(1));
   m.payload.assign(value.substr(kMetadataFixedSize));
   return m;
+}
+
+absl::StatusOr<Metadata> DecodeMetadataHead(std::string_view value) {
+  return DecodeMetadata(value.substr(0, std::min(value.size(), kMetadataFixedSize)));
 }
 
 std::string MetadataKey(GroupId gid, std::string_view user_key) {

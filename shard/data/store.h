@@ -41,6 +41,8 @@ struct Metadata {
 std::string EncodeMetadata(const Metadata& m);
 // DATA_LOSS on a value shorter than the fixed part or an unknown type byte.
 absl::StatusOr<Metadata> DecodeMetadata(std::string_view value);
+// Type and expire time only, without copying the payload (scans over many rows).
+absl::StatusOr<Metadata> DecodeMetadataHead(std::string_view value);
 
 std::string MetadataKey(GroupId gid, std::string_view user_key);
 // The first and past-the-end metadata keys of a group (KEYS, SCAN, DBSIZE, FLUSHDB).
