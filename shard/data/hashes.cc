@@ -23,11 +23,6 @@ namespace {
 using Args = std::span<const std::string_view>;
 using Entry = std::pair<std::string, std::string>;
 
-absl::Status ReplyArity(Reply& reply, std::string_view command) {
-  reply.Error(WrongArityError(command));
-  return absl::OkStatus();
-}
-
 // A hash key as a command sees it.
 using Hash = CollectionKey;
 

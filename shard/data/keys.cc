@@ -24,11 +24,6 @@ constexpr size_t kWriteChunkRows = 1024;
 // RANDOMKEY draws uniformly from groups this small.
 constexpr size_t kRandomKeyExactLimit = 1024;
 
-absl::Status ReplyArity(Reply& reply, std::string_view command) {
-  reply.Error(WrongArityError(command));
-  return absl::OkStatus();
-}
-
 // ---- DEL, UNLINK, EXISTS, TOUCH, TYPE ----
 
 absl::Status DeleteKeys(ExecContext& ctx, Args keys, Reply& reply) {

@@ -33,11 +33,6 @@ constexpr std::string_view kMustBePositiveError = "ERR value is out of range, mu
 constexpr std::string_view kTimeoutNotFloatError = "ERR timeout is not a float or out of range";
 constexpr std::string_view kTimeoutNegativeError = "ERR timeout is negative";
 
-absl::Status ReplyArity(Reply& reply, std::string_view command) {
-  reply.Error(WrongArityError(command));
-  return absl::OkStatus();
-}
-
 // One live list: its metadata (for the TTL) and its header fields.
 struct List {
   Metadata meta;

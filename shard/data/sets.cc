@@ -25,11 +25,6 @@ namespace {
 
 using Args = std::span<const std::string_view>;
 
-absl::Status ReplyArity(Reply& reply, std::string_view command) {
-  reply.Error(WrongArityError(command));
-  return absl::OkStatus();
-}
-
 // A set key as a command sees it.
 using SetKey = CollectionKey;
 

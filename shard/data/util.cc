@@ -334,4 +334,9 @@ std::optional<uint64_t> ParseScanCursor(std::string_view arg) {
   return cursor;
 }
 
+absl::Status ReplyArity(Reply& reply, std::string_view command) {
+  reply.Error(WrongArityError(command));
+  return absl::OkStatus();
+}
+
 }  // namespace tessera::shard::data

@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
+#include "shard/data/reply.h"
+
 namespace tessera::shard::data {
 
 // Redis's default proto-max-bulk-len: no string value may grow past it (APPEND, SETRANGE). A
@@ -45,6 +48,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // "ERR wrong number of arguments for '<command>' command".
 std::string WrongArityError(std::string_view command);
+// Answers WrongArityError(command) and returns OK: a handler's own argument-count guard.
+absl::Status ReplyArity(Reply& reply, std::string_view command);
 // "ERR invalid expire time in '<command>' command".
 std::string InvalidExpireTimeError(std::string_view command);
 
