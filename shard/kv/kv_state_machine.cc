@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "shard/data/watch.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard {
@@ -130,6 +131,7 @@ absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
     if (!s.ok() && !s.IsNotFound()) return FromRocksStatus(s, "clock ceiling read");
     sm->clock_[gid] = std::make_unique<std::atomic<uint64_t>>(
         s.ok() && ceiling.size() == 8 ? DecodeU64BE(ceiling) : 0);
+    sm->RefreshWatchRows(gid);
   }
   return sm;
 }
@@ -142,6 +144,18 @@ uint64_t KvStateMachine::applied_index(GroupId gid) const {
 uint64_t KvStateMachine::clock_ceiling_ms(GroupId gid) const {
   auto it = clock_.find(gid);
   return it == clock_.end() ? 0 : it->second->load(std::memory_order_acquire);
+}
+
+void KvStateMachine::AdvanceApplied(GroupId gid, uint64_t index) {
+  uint64_t& applied = applied_[gid];
+  if (index > applied) applied = index;
+  RefreshWatchRows(gid);  // a restored snapshot brings its own watch rows
+}
+
+void KvStateMachine::RefreshWatchRows(GroupId gid) {
+  absl::StatusOr<bool> has = data::GroupHasWatchRows(engine_, gid);
+  // Unknown counts as present: stamping rows that do not exist only costs lookups.
+  watch_rows_[gid] = !has.ok() || *has;
 }
 
 void KvStateMachine::AdvanceClockCeiling(GroupId gid, uint64_t ms) {
@@ -193,6 +207,11 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
         } else {
           data::ExecContext ctx{engine_, gid, &batch, now, entry.index};
           if (absl::Status s = command->handler(ctx, *argv, out_reply); !s.ok()) return s;
+          bool& watched = watch_rows_[gid];
+          if (command->name == data::kWatchCommand) watched = true;
+          if (watched) {
+            if (absl::Status s = data::StampWatchedKeys(ctx, *argv); !s.ok()) return s;
+          }
         }
       }
     }

@@ -98,10 +98,7 @@ class KvStateMachine {
   // meta:applied_index = `index` durably, or at Open to max(snapshot, effective applied);
   // later entries continue from there. An index at or below the current one is ignored.
   // Driver thread.
-  void AdvanceApplied(GroupId gid, uint64_t index) {
-    uint64_t& applied = applied_[gid];
-    if (index > applied) applied = index;
-  }
+  void AdvanceApplied(GroupId gid, uint64_t index);
   // Advance-only, like the ceiling itself (a restored snapshot header may raise it).
   void AdvanceClockCeiling(GroupId gid, uint64_t ms);
 
@@ -117,8 +114,12 @@ class KvStateMachine {
  private:
   explicit KvStateMachine(StorageEngine* engine) : engine_(engine) {}
 
-  StorageEngine* engine_;                           // not owned
+  StorageEngine* engine_;  // not owned
+  // Whether the group may hold watch rows (data/watch.h); when not, applies skip stamping.
+  void RefreshWatchRows(GroupId gid);
+
   absl::flat_hash_map<GroupId, uint64_t> applied_;  // driver thread only
+  absl::flat_hash_map<GroupId, bool> watch_rows_;   // driver thread only
   // Clock ceilings: the map is fixed at Open, the values are atomics.
   absl::flat_hash_map<GroupId, std::unique_ptr<std::atomic<uint64_t>>> clock_;
 };
