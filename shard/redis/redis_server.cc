@@ -34,6 +34,7 @@
 #include "shard/data/resp_reply.h"
 #include "shard/data/transaction.h"
 #include "shard/data/util.h"
+#include "shard/data/watch.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/local_commands.h"
 #include "spdlog/spdlog.h"
@@ -144,8 +145,17 @@ class RedisServer::Loop {
     GroupId group = 0;
     uint16_t slot = 0;
     const data::DataCommand* data = nullptr;  // kData
-    std::vector<std::string> argv;            // kData
+    std::vector<std::string> argv;            // kData reads; blocking commands (re-proposed)
     int protocol = 2;
+    // WATCH: the keys, kept with the watch index its reply carries.
+    bool watch = false;
+    // A blocking command (BLPOP...): re-proposed when a write touches one of `keys`, answered
+    // with a nil array at `deadline_ms` (0: never).
+    bool blocking = false;
+    uint64_t deadline_ms = 0;
+    // WATCH's and blocking commands' keys; a write's keys while blocking commands wait (to
+    // wake them).
+    std::vector<std::string> keys;
   };
 
   struct Inflight {
@@ -164,8 +174,13 @@ class RedisServer::Loop {
     std::deque<Slot> slots;       // dispatched, not yet sent; slots[i] has seq first_seq + i
     uint64_t first_seq = 0;
     absl::flat_hash_map<GroupId, Inflight> inflight;
-    Session session;   // protocol, name, authentication
-    std::string peer;  // "ip:port" for CLIENT LIST
+    Session session;  // protocol, name, authentication
+    // WATCHed keys with the index of the TESSERA.WATCH entry that watched each, all in
+    // watch_group; cleared by EXEC, DISCARD, UNWATCH and RESET.
+    std::vector<std::pair<std::string, uint64_t>> watched;
+    GroupId watch_group = 0;
+    bool blocked = false;  // a blocking command is in flight or parked: nothing else dispatches
+    std::string peer;      // "ip:port" for CLIENT LIST
     bool reading = false;
     bool input_done = false;       // QUIT or a protocol error: parse nothing more
     bool close_requested = false;  // close once the queued writes complete
@@ -185,6 +200,7 @@ class RedisServer::Loop {
   static void OnWrite(uv_write_t* req, int status);
   static void OnClientClosed(uv_handle_t* handle);
   static void OnWake(uv_async_t* handle);
+  static void OnBlockTimer(uv_timer_t* handle);
 
   void Run();
   void ShutDownLoop();
@@ -220,6 +236,19 @@ class RedisServer::Loop {
   std::string ErrorReply(const absl::Status& status, const Slot& slot) const;
   std::string InfoText() const;
 
+  // WATCH and UNWATCH outside MULTI; true when `out` holds the reply.
+  bool StartWatchCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
+                         const std::vector<std::string>& argv, data::RespReply& out);
+  // Blocking commands: a would-block answer parks the command until a write to one of its
+  // keys (Wake), its deadline, or a leadership change (OnBlockTimer) re-proposes or ends it.
+  void Park(Client& c, Slot& slot, uint64_t seq);
+  void Unpark(uint64_t client, uint64_t seq);
+  void Retry(uint64_t client, uint64_t seq);
+  void Wake(GroupId group, const std::vector<std::string>& keys);
+  void ArmBlockTimer();
+  void ExpireParked();
+  bool BlockingInProgress() const { return !parked_.empty() || !blocking_inflight_.empty(); }
+
   Driver* const driver_;
   const RedisServerOptions options_;
   const routing::RoutingTable table_;
@@ -235,6 +264,20 @@ class RedisServer::Loop {
   uv_async_t wake_;
   std::map<uint64_t, std::unique_ptr<Client>> clients_;
   uint64_t next_client_id_ = 1;
+  // Blocking commands, by (client id, reply seq): proposed and not yet answered, and parked.
+  using SlotRef = std::pair<uint64_t, uint64_t>;
+  std::set<SlotRef> blocking_inflight_;
+  std::set<SlotRef> retrying_;  // parked once, proposed again: still blocked for INFO
+  struct Parked {
+    GroupId group = 0;
+    uint64_t term = 0;  // the leader term it parked in; another term re-proposes it
+    uint64_t deadline_ms = 0;
+    std::vector<std::string> keys;
+  };
+  std::map<SlotRef, Parked> parked_;
+  // Per key, parked commands in the order they parked (served first come, first served).
+  absl::flat_hash_map<std::string, std::vector<SlotRef>> parked_by_key_;
+  uv_timer_t block_timer_;
   int port_ = 0;
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
@@ -255,6 +298,8 @@ absl::Status RedisServer::Loop::Start() {
   listener_.data = this;
   uv_async_init(&loop_, &wake_, &Loop::OnWake);
   wake_.data = this;
+  uv_timer_init(&loop_, &block_timer_);
+  block_timer_.data = this;
   int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&*addr), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &Loop::OnConnection);
   if (rc == 0) {
@@ -266,6 +311,7 @@ absl::Status RedisServer::Loop::Start() {
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&block_timer_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     stopped_ = true;
@@ -307,6 +353,7 @@ void RedisServer::Loop::ShutDownLoop() {
     mailbox_->completions.clear();
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&block_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   for (auto& [id, client] : clients_) CloseClient(*client);
 }
@@ -330,6 +377,8 @@ void RedisServer::Loop::DrainMailbox() {
   }
   std::set<uint64_t> touched;
   for (Completion& done : completions) {
+    blocking_inflight_.erase({done.client, done.seq});
+    retrying_.erase({done.client, done.seq});
     auto it = clients_.find(done.client);
     if (it == clients_.end() || it->second->closing) continue;  // the client went away
     Client& c = *it->second;
@@ -473,13 +522,23 @@ bool RedisServer::Loop::ParseInput(Client& c) {
 }
 
 bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
+  if (c.blocked) return false;  // like Redis: a blocked client's later commands wait
   if (!r.protocol_error.empty()) return true;
   // EXEC writes whatever groups its commands touch: after every earlier reply of the client.
   if (c.session.in_multi) {
     return !data::EqualsIgnoreCase(r.argv[0], "exec") || c.inflight.empty();
   }
+  // WATCH's index and a blocking command's parking follow every earlier reply of the client.
+  if (data::EqualsIgnoreCase(r.argv[0], "watch") || data::EqualsIgnoreCase(r.argv[0], "unwatch") ||
+      data::EqualsIgnoreCase(r.argv[0], "exec")) {
+    return c.inflight.empty();
+  }
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
   if (!d.ok()) return true;  // answered at once
+  const routing::CommandSpec* spec = routing::FindCommandByFullName(d->command->name);
+  if (spec != nullptr && spec->flags.Has(routing::CommandFlag::kBlocking)) {
+    return c.inflight.empty();
+  }
   auto it = c.inflight.find(d->group);
   if (it == c.inflight.end()) return true;
   // A read waits for this client's earlier writes to the group, a write for its earlier
@@ -557,11 +616,16 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     Finish(slot, std::move(reply));
     return;
   }
-  if (StartTransactionCommand(c, slot, seq, spec, argv, out)) {
+  if (StartTransactionCommand(c, slot, seq, spec, argv, out) ||
+      StartWatchCommand(c, slot, seq, spec, argv, out)) {
     Finish(slot, std::move(reply));
     return;
   }
-  if (slot.command == CommandId::kData) return;  // EXEC proposed
+  if (slot.command == CommandId::kData) return;  // EXEC or WATCH proposed
+  if (spec.full_name == "reset") {
+    c.watched.clear();
+    c.watch_group = 0;
+  }
   if (data::FindDataCommand(spec.full_name) == nullptr) {
     // Connection and server commands, answered here.
     SessionInfo info;
@@ -621,6 +685,24 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   slot.access = slot.data->write ? Access::kWrite : Access::kRead;
   if (slot.data->write) {
     std::vector<std::string_view> views(argv.begin(), argv.end());
+    const bool blocking = spec.flags.Has(routing::CommandFlag::kBlocking);
+    if (blocking || BlockingInProgress()) {
+      // Waking parked commands needs the keys a write touched.
+      absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(spec, argv);
+      if (keys.ok()) {
+        for (size_t k : *keys) slot.keys.push_back(argv[k]);
+      }
+    }
+    if (blocking) {
+      slot.blocking = true;
+      double seconds = 0;
+      if (absl::SimpleAtod(absl::string_view(argv.back()), &seconds) && seconds > 0) {
+        slot.deadline_ms = uv_now(&loop_) + static_cast<uint64_t>(seconds * 1000);
+      }
+      slot.argv = argv;
+      c.blocked = true;
+      blocking_inflight_.insert({c.id, seq});
+    }
     ++c.inflight[slot.group].writes;
     driver_->ProposeCommand(slot.group, EncodeCommand(views), c.session.protocol,
                             ReplyCompletionFor(c, seq));
@@ -645,7 +727,7 @@ bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t 
   Session& session = c.session;
   const std::string& name = spec.full_name;
   if (session.in_multi && name != "exec" && name != "discard" && name != "multi" &&
-      name != "quit" && name != "reset") {
+      name != "watch" && name != "quit" && name != "reset") {
     if (data::FindDataCommand(name) == nullptr) {
       session.multi_failed = true;
       out.Error(absl::StrCat("ERR '", name, "' inside MULTI is not supported by this shard yet"));
@@ -669,6 +751,7 @@ bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t 
       out.Error("ERR DISCARD without MULTI");
     } else {
       EndMulti(&session);
+      c.watched.clear();
       out.Ok();
     }
     return true;
@@ -681,16 +764,23 @@ bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t 
   std::vector<std::vector<std::string>> queued = std::move(session.queued);
   const bool failed = session.multi_failed;
   EndMulti(&session);
+  // EXEC ends the watch, whatever its outcome.
+  std::vector<std::pair<std::string, uint64_t>> watched = std::move(c.watched);
+  c.watched.clear();
   if (failed) {
     out.Error("EXECABORT Transaction discarded because of previous errors.");
     return true;
   }
-  if (queued.empty()) {
+  if (queued.empty() && watched.empty()) {
     out.ArrayHeader(0);
     return true;
   }
   // One group for the whole transaction: it becomes one raft entry of that group.
   std::optional<DataDispatch> target;
+  if (!watched.empty()) {
+    target = DataDispatch{data::FindDataCommand(data::kExecWatchCommand), c.watch_group,
+                          routing::SlotForKey(watched.front().first)};
+  }
   for (const std::vector<std::string>& command : queued) {
     absl::StatusOr<DataDispatch> d = ResolveDataCommand(command);
     if (!d.ok()) {
@@ -710,9 +800,21 @@ bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t 
     blobs.push_back(EncodeCommand(views));
   }
   std::vector<std::string_view> exec = {data::kExecCommand};
+  std::vector<std::string> indexes;
+  if (!watched.empty()) {
+    exec = {data::kExecWatchCommand};
+    indexes.reserve(watched.size() + 1);
+    indexes.push_back(absl::StrCat(watched.size()));
+    exec.push_back(indexes.back());
+    for (const auto& [key, index] : watched) {
+      indexes.push_back(absl::StrCat(index));
+      exec.push_back(key);
+      exec.push_back(indexes.back());
+    }
+  }
   exec.insert(exec.end(), blobs.begin(), blobs.end());
   slot.command = CommandId::kData;
-  slot.data = data::FindDataCommand(data::kExecCommand);
+  slot.data = data::FindDataCommand(exec.front());
   slot.group = target->group;
   slot.slot = target->slot;
   slot.protocol = session.protocol;
@@ -725,19 +827,50 @@ bool RedisServer::Loop::StartTransactionCommand(Client& c, Slot& slot, uint64_t 
 
 void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status,
                                         std::string reply) {
-  (void)seq;
   if (slot.ready) return;
   Inflight& in = c.inflight[slot.group];
   if (slot.access == Access::kRead || slot.access == Access::kReadWrite) --in.reads;
   if (slot.access == Access::kWrite || slot.access == Access::kReadWrite) --in.writes;
   if (in.reads == 0 && in.writes == 0) c.inflight.erase(slot.group);
   if (!status.ok()) {
+    if (slot.blocking) c.blocked = false;
     Finish(slot, ErrorReply(status, slot));
     return;
   }
   if (slot.command != CommandId::kData || slot.data == nullptr) {
     Finish(slot, ErrorReply(absl::InternalError("unexpected completion"), slot));
     return;
+  }
+  if (slot.watch) {
+    uint64_t index = 0;
+    if (reply.size() < 4 || reply[0] != ':' ||
+        !absl::SimpleAtoi(absl::string_view(reply).substr(1, reply.size() - 3), &index)) {
+      Finish(slot, reply[0] == '-' ? std::move(reply)
+                                   : ErrorReply(absl::InternalError("bad WATCH reply"), slot));
+      return;
+    }
+    c.watch_group = slot.group;
+    for (std::string& key : slot.keys) c.watched.emplace_back(std::move(key), index);
+    reply.clear();
+    data::RespReply(slot.protocol, &reply).Ok();
+    Finish(slot, std::move(reply));
+    return;
+  }
+  // A blocking command that found nothing changed nothing (and must not wake the others,
+  // which would wake it again).
+  const bool would_block = slot.blocking && (reply == "*-1\r\n" || reply == "_\r\n");
+  if (slot.data->write && !parked_.empty() && !would_block) {
+    // A transaction may touch any key of its group.
+    const bool transaction =
+        slot.data->name == data::kExecCommand || slot.data->name == data::kExecWatchCommand;
+    Wake(slot.group, transaction ? std::vector<std::string>() : slot.keys);
+  }
+  if (slot.blocking) {
+    if (would_block && (slot.deadline_ms == 0 || uv_now(&loop_) < slot.deadline_ms)) {
+      Park(c, slot, seq);
+      return;
+    }
+    c.blocked = false;
   }
   if (!slot.data->write) {
     // The read barrier passed: this node's state reflects every acknowledged write.
@@ -750,6 +883,162 @@ void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, abs
     }
   }
   Finish(slot, std::move(reply));
+}
+
+bool RedisServer::Loop::StartWatchCommand(Client& c, Slot& slot, uint64_t seq,
+                                          const routing::CommandSpec& spec,
+                                          const std::vector<std::string>& argv,
+                                          data::RespReply& out) {
+  if (spec.full_name == "unwatch") {
+    c.watched.clear();
+    out.Ok();
+    return true;
+  }
+  if (spec.full_name != "watch") return false;
+  if (c.session.in_multi) {
+    out.Error("ERR WATCH inside MULTI is not allowed");
+    return true;
+  }
+  // Every watched key in one group: EXEC checks them in that group's log.
+  const uint16_t first_slot = routing::SlotForKey(argv[1]);
+  const GroupId group = table_.GroupForSlot(first_slot);
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (table_.GroupForSlot(routing::SlotForKey(argv[i])) != group ||
+        (!c.watched.empty() && c.watch_group != group)) {
+      out.Error(routing::kCrossSlotError);
+      return true;
+    }
+  }
+  std::vector<std::string_view> watch = {data::kWatchCommand};
+  watch.insert(watch.end(), argv.begin() + 1, argv.end());
+  slot.command = CommandId::kData;
+  slot.data = data::FindDataCommand(data::kWatchCommand);
+  slot.group = group;
+  slot.slot = first_slot;
+  slot.protocol = c.session.protocol;
+  slot.access = Access::kWrite;
+  slot.watch = true;
+  slot.keys.assign(argv.begin() + 1, argv.end());
+  ++c.inflight[group].writes;
+  driver_->ProposeCommand(group, EncodeCommand(watch), c.session.protocol,
+                          ReplyCompletionFor(c, seq));
+  return false;
+}
+
+void RedisServer::Loop::Park(Client& c, Slot& slot, uint64_t seq) {
+  const SlotRef ref{c.id, seq};
+  Parked& p = parked_[ref];
+  p.group = slot.group;
+  p.deadline_ms = slot.deadline_ms;
+  p.keys = slot.keys;
+  if (absl::StatusOr<GroupStatus> st = driver_->Status(slot.group); st.ok()) p.term = st->term;
+  for (const std::string& key : p.keys) {
+    std::vector<SlotRef>& waiters = parked_by_key_[key];
+    if (std::find(waiters.begin(), waiters.end(), ref) == waiters.end()) waiters.push_back(ref);
+  }
+  ArmBlockTimer();
+}
+
+void RedisServer::Loop::Unpark(uint64_t client, uint64_t seq) {
+  auto it = parked_.find({client, seq});
+  if (it == parked_.end()) return;
+  for (const std::string& key : it->second.keys) {
+    auto waiters = parked_by_key_.find(key);
+    if (waiters == parked_by_key_.end()) continue;
+    std::erase(waiters->second, SlotRef{client, seq});
+    if (waiters->second.empty()) parked_by_key_.erase(waiters);
+  }
+  parked_.erase(it);
+}
+
+void RedisServer::Loop::Retry(uint64_t client, uint64_t seq) {
+  Unpark(client, seq);
+  auto it = clients_.find(client);
+  if (it == clients_.end() || it->second->closing) return;
+  Client& c = *it->second;
+  if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return;
+  Slot& slot = c.slots[seq - c.first_seq];
+  std::vector<std::string_view> views(slot.argv.begin(), slot.argv.end());
+  ++c.inflight[slot.group].writes;
+  blocking_inflight_.insert({client, seq});
+  retrying_.insert({client, seq});
+  driver_->ProposeCommand(slot.group, EncodeCommand(views), slot.protocol,
+                          ReplyCompletionFor(c, seq));
+}
+
+void RedisServer::Loop::Wake(GroupId group, const std::vector<std::string>& keys) {
+  std::vector<SlotRef> woken;
+  if (keys.empty()) {
+    for (const auto& [ref, p] : parked_) {
+      if (p.group == group) woken.push_back(ref);
+    }
+  } else {
+    for (const std::string& key : keys) {
+      auto it = parked_by_key_.find(key);
+      if (it == parked_by_key_.end()) continue;
+      for (const SlotRef& ref : it->second) {
+        if (std::find(woken.begin(), woken.end(), ref) == woken.end()) woken.push_back(ref);
+      }
+    }
+  }
+  // In parking order: the first to park proposes first and gets the first element.
+  for (const SlotRef& ref : woken) Retry(ref.first, ref.second);
+}
+
+void RedisServer::Loop::OnBlockTimer(uv_timer_t* handle) {
+  static_cast<Loop*>(handle->data)->ExpireParked();
+}
+
+void RedisServer::Loop::ExpireParked() {
+  const uint64_t now = uv_now(&loop_);
+  std::vector<SlotRef> timed_out;
+  std::vector<SlotRef> moved;
+  absl::flat_hash_map<GroupId, std::optional<GroupStatus>> status;
+  for (const auto& [ref, p] : parked_) {
+    if (p.deadline_ms != 0 && p.deadline_ms <= now) {
+      timed_out.push_back(ref);
+      continue;
+    }
+    auto [st, inserted] = status.try_emplace(p.group);
+    if (inserted) {
+      absl::StatusOr<GroupStatus> s = driver_->Status(p.group);
+      if (s.ok()) st->second = *s;
+    }
+    // Another term or no longer leader: propose again, which answers MOVED or re-parks.
+    if (!st->second.has_value() || st->second->term != p.term ||
+        st->second->role != raft::Role::kLeader) {
+      moved.push_back(ref);
+    }
+  }
+  for (const SlotRef& ref : timed_out) {
+    Unpark(ref.first, ref.second);
+    auto it = clients_.find(ref.first);
+    if (it == clients_.end() || it->second->closing) continue;
+    Client& c = *it->second;
+    if (ref.second < c.first_seq || ref.second - c.first_seq >= c.slots.size()) continue;
+    Slot& slot = c.slots[ref.second - c.first_seq];
+    std::string reply;
+    data::RespReply(slot.protocol, &reply).NullArray();
+    c.blocked = false;
+    Finish(slot, std::move(reply));
+    Pump(c);
+  }
+  for (const SlotRef& ref : moved) Retry(ref.first, ref.second);
+  ArmBlockTimer();
+}
+
+void RedisServer::Loop::ArmBlockTimer() {
+  if (parked_.empty()) {
+    uv_timer_stop(&block_timer_);
+    return;
+  }
+  // The earliest deadline, and at least once a second to notice a leadership change.
+  const uint64_t now = uv_now(&loop_);
+  uint64_t next = now + 1000;
+  for (const auto& [ref, p] : parked_) {
+    if (p.deadline_ms != 0) next = std::min(next, std::max(p.deadline_ms, now));
+  }
+  uv_timer_start(&block_timer_, &Loop::OnBlockTimer, next - now, 0);
 }
 
 void RedisServer::Loop::Finish(Slot& slot, std::string reply) {
@@ -806,7 +1095,8 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
 std::string RedisServer::Loop::InfoText() const {
   std::string text =
       absl::StrCat("# Server\r\ntessera_node_id:", driver_->node_id(), "\r\ntcp_port:", port_,
-                   "\r\nconnected_clients:", clients_.size(), "\r\n");
+                   "\r\nconnected_clients:", clients_.size(),
+                   "\r\nblocked_clients:", parked_.size() + retrying_.size(), "\r\n");
   DriverCounters c = driver_->counters();
   absl::StrAppend(&text, "\r\n# Persistence\r\nraft_log_syncs:", c.log_syncs,
                   "\r\nraft_entries_persisted:", c.entries_persisted,
@@ -911,7 +1201,14 @@ void RedisServer::Loop::CloseClient(Client& c) {
 
 void RedisServer::Loop::OnClientClosed(uv_handle_t* handle) {
   Client* c = static_cast<Client*>(handle->data);
-  c->loop->clients_.erase(c->id);
+  Loop* self = c->loop;
+  std::vector<SlotRef> parked;
+  for (auto it = self->parked_.lower_bound({c->id, 0});
+       it != self->parked_.end() && it->first.first == c->id; ++it) {
+    parked.push_back(it->first);
+  }
+  for (const SlotRef& ref : parked) self->Unpark(ref.first, ref.second);
+  self->clients_.erase(c->id);
 }
 
 RedisServer::RedisServer(Driver* driver, RedisServerOptions options)

@@ -322,6 +322,169 @@ TEST_F(SingleNodeTest, MultiExecRunsQueuedCommandsAsOneEntry) {
   EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:2");
 }
 
+TEST_F(SingleNodeTest, WatchAbortsExecAfterAnotherClientsWrite) {
+  const std::string k = kKeyInGroup1;
+  Context other = Connect(port());
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k}), "status:OK");
+  EXPECT_EQ(Exec(other.get(), {"SET", k, "theirs"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "mine"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:theirs");
+  // Untouched: the transaction runs; EXEC ended the watch, so a later write does not matter.
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k, "x{bar}"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"APPEND", k, "!"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");
+  EXPECT_EQ(Exec(other.get(), {"SET", k, "later"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");
+  // UNWATCH and DISCARD end the watch too; an empty watched EXEC still checks.
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k}), "status:OK");
+  EXPECT_EQ(Exec(other.get(), {"DEL", k}), "int:1");
+  EXPECT_EQ(Exec(ctx_.get(), {"UNWATCH"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k}), "status:OK");
+  EXPECT_EQ(Exec(other.get(), {"SET", k, "x"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"DISCARD"}), "status:OK");
+  EXPECT_EQ(Exec(other.get(), {"SET", k, "y"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "z"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");
+  // Refusals: inside MULTI, and keys of two groups.
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", k}), "error:ERR WATCH inside MULTI is not allowed");
+  EXPECT_EQ(Exec(ctx_.get(), {"DISCARD"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", kKeyInGroup1, kKeyInGroup2}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", kKeyInGroup1}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", kKeyInGroup2}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", kKeyInGroup2, "v"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+}
+
+// INFO's blocked_clients, for tests that must act once a command is parked.
+int BlockedClients(redisContext* c) {
+  Reply r = Command(c, {"INFO"});
+  if (!r || r->type != REDIS_REPLY_STRING) return -1;
+  const std::string info(r->str, r->len);
+  const size_t at = info.find("blocked_clients:");
+  return at == std::string::npos ? -1 : std::atoi(info.c_str() + at + 16);
+}
+
+// Sends a command without waiting for its reply (hiredis only buffers an appended command).
+void Append(redisContext* c, const std::vector<std::string>& argv) {
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  for (const std::string& a : argv) {
+    ptrs.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  ASSERT_EQ(redisAppendCommandArgv(c, static_cast<int>(argv.size()), ptrs.data(), lens.data()),
+            REDIS_OK);
+  int done = 0;
+  while (!done) ASSERT_EQ(redisBufferWrite(c, &done), REDIS_OK);
+}
+
+Reply NextReply(redisContext* c) {
+  void* r = nullptr;
+  if (redisGetReply(c, &r) != REDIS_OK) return nullptr;
+  return Reply(static_cast<redisReply*>(r));
+}
+
+std::string Element(const Reply& r, size_t i) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return "?";
+  return std::string(r->element[i]->str, r->element[i]->len);
+}
+
+TEST_F(SingleNodeTest, BlockingPopWaitsForAPushAndLaterCommandsWaitBehindIt) {
+  const std::string list = kKeyInGroup1;
+  Context blocked = Connect(port());
+  Append(blocked.get(), {"BLPOP", "nothing{bar}", list, "10"});
+  Append(blocked.get(), {"PING"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"RPUSH", list, "a", "b"}), "int:2");
+  Reply r = NextReply(blocked.get());
+  EXPECT_EQ(Describe(r), "array:2");
+  EXPECT_EQ(Element(r, 0), list);
+  EXPECT_EQ(Element(r, 1), "a");
+  EXPECT_EQ(Describe(NextReply(blocked.get())), "status:PONG");
+  EXPECT_EQ(Exec(ctx_.get(), {"LRANGE", list, "0", "-1"}), "array:1");
+  EXPECT_EQ(BlockedClients(ctx_.get()), 0);
+}
+
+TEST_F(SingleNodeTest, BlockedClientsAreServedInTheOrderTheyBlocked) {
+  const std::string list = kKeyInGroup1;
+  Context first = Connect(port());
+  Context second = Connect(port());
+  Append(first.get(), {"BRPOP", list, "0"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  Append(second.get(), {"BRPOP", list, "0"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 2; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"LPUSH", list, "x"}), "int:1");
+  EXPECT_EQ(Element(NextReply(first.get()), 1), "x");
+  EXPECT_EQ(BlockedClients(ctx_.get()), 1);
+  EXPECT_EQ(Exec(ctx_.get(), {"LPUSH", list, "y"}), "int:1");
+  EXPECT_EQ(Element(NextReply(second.get()), 1), "y");
+}
+
+TEST_F(SingleNodeTest, BlockingCommandsOfEveryTypeWakeAndTimeOut) {
+  const std::string z = kKeyInGroup1;
+  Context blocked = Connect(port());
+  Append(blocked.get(), {"BZPOPMIN", z, "10"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"ZADD", z, "2", "m"}), "int:1");
+  Reply r = NextReply(blocked.get());
+  EXPECT_EQ(Describe(r), "array:3");
+  EXPECT_EQ(Element(r, 1), "m");
+  EXPECT_EQ(Element(r, 2), "2");
+  // BLMOVE wakes on its source and answers the element it moved.
+  const std::string src = "src{bar}", dst = "dst{bar}";
+  Append(blocked.get(), {"BLMOVE", src, dst, "LEFT", "RIGHT", "10"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"RPUSH", src, "e"}), "int:1");
+  EXPECT_EQ(Describe(NextReply(blocked.get())), "str:e");
+  EXPECT_EQ(Exec(ctx_.get(), {"LINDEX", dst, "0"}), "str:e");
+  // A push inside a transaction wakes too.
+  Append(blocked.get(), {"BLPOP", src, "10"});
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"RPUSH", src, "t"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");
+  EXPECT_EQ(Element(NextReply(blocked.get()), 1), "t");
+  // The timeout answers a nil array, not before it elapsed.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Exec(blocked.get(), {"BLPOP", src, "0.3"}), "nil");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(290));
+  EXPECT_EQ(Exec(blocked.get(), {"BZPOPMAX", z, "0.05"}), "nil");
+  // Inside MULTI a blocking command does not block.
+  EXPECT_EQ(Exec(blocked.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(blocked.get(), {"BLPOP", src, "0"}), "status:QUEUED");
+  EXPECT_EQ(Exec(blocked.get(), {"EXEC"}), "array:1");
+  EXPECT_EQ(BlockedClients(ctx_.get()), 0);
+}
+
+TEST_F(SingleNodeTest, ClosedBlockedClientTakesNothing) {
+  const std::string list = kKeyInGroup1;
+  {
+    Context blocked = Connect(port());
+    Append(blocked.get(), {"BLPOP", list, "0"});
+    ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 1; }));
+  }
+  ASSERT_TRUE(WaitFor([&] { return BlockedClients(ctx_.get()) == 0; }));
+  EXPECT_EQ(Exec(ctx_.get(), {"RPUSH", list, "kept"}), "int:1");
+  EXPECT_EQ(Exec(ctx_.get(), {"LLEN", list}), "int:1");
+}
+
 TEST_F(SingleNodeTest, SetGetDelExists) {
   const std::string g1 = kKeyInGroup1;
   const std::string g2 = kKeyInGroup2;
@@ -368,8 +531,6 @@ TEST_F(SingleNodeTest, ErrorTexts) {
   EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "NX", "XX"}), "error:ERR syntax error");
   EXPECT_EQ(Exec(ctx_.get(), {"GET", "k"}), "nil");  // the refused SETs wrote nothing
   EXPECT_EQ(Exec(ctx_.get(), {"SET", "k", "v", "EX", "10"}), "status:OK");
-  EXPECT_EQ(Exec(ctx_.get(), {"WATCH", "k"}),
-            "error:ERR 'watch' is not supported by this shard yet");
 }
 
 TEST_F(SingleNodeTest, InfoHasAReplicationSectionPerGroup) {
