@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "raft/types.h"
@@ -114,9 +115,11 @@ class RedisServer::Loop {
 
  private:
   // A driver outcome for a client's reply slot, handed from the driver thread to the loop.
+  static constexpr size_t kWhole = SIZE_MAX;  // Completion::part of an unsplit command
   struct Completion {
     uint64_t client = 0;
     uint64_t seq = 0;
+    size_t part = kWhole;
     absl::Status status;
     std::string reply;  // a replicated command's reply, rendered by the leader's apply
   };
@@ -156,6 +159,19 @@ class RedisServer::Loop {
     // WATCH's and blocking commands' keys; a write's keys while blocking commands wait (to
     // wake them).
     std::vector<std::string> keys;
+    // A multi-key command split over groups this node leads (MGET, MSET, DEL...): one
+    // sub-command per group, merged by the command's policy once every part answered.
+    struct Part {
+      GroupId group = 0;
+      uint16_t slot = 0;              // of its first key (MOVED names it)
+      std::vector<std::string> argv;  // the command name and this group's keys (and values)
+      std::vector<size_t> positions;  // each key's index in the whole command's key list
+      absl::Status status;
+      std::string reply;
+    };
+    std::vector<Part> parts;
+    size_t parts_pending = 0;
+    routing::MultiKeyPolicy policy = routing::MultiKeyPolicy::kSingleKey;
   };
 
   struct Inflight {
@@ -205,8 +221,8 @@ class RedisServer::Loop {
   void Run();
   void ShutDownLoop();
   void DrainMailbox();
-  Driver::Callback CompletionFor(const Client& c, uint64_t seq);
-  Driver::ReplyCallback ReplyCompletionFor(const Client& c, uint64_t seq);
+  Driver::Callback CompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
+  Driver::ReplyCallback ReplyCompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
 
   void Pump(Client& c);
   bool ParseInput(Client& c);
@@ -248,6 +264,13 @@ class RedisServer::Loop {
   void ArmBlockTimer();
   void ExpireParked();
   bool BlockingInProgress() const { return !parked_.empty() || !blocking_inflight_.empty(); }
+
+  // MGET, MSET, DEL, EXISTS, UNLINK and TOUCH whose keys span groups: split per group when this
+  // node leads every one of them; true when the command was split (or refused into `out`).
+  bool StartSplitCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
+                         const std::vector<std::string>& argv, data::RespReply& out);
+  void ContinuePart(Client& c, Slot& slot, size_t part, absl::Status status, std::string reply);
+  std::string MergeParts(Slot& slot) const;
 
   Driver* const driver_;
   const RedisServerOptions options_;
@@ -386,8 +409,12 @@ void RedisServer::Loop::DrainMailbox() {
       spdlog::error("redis: completion for unknown reply slot {} of client {}", done.seq, c.id);
       continue;
     }
-    ContinueCommand(c, c.slots[done.seq - c.first_seq], done.seq, std::move(done.status),
-                    std::move(done.reply));
+    Slot& slot = c.slots[done.seq - c.first_seq];
+    if (done.part != kWhole) {
+      ContinuePart(c, slot, done.part, std::move(done.status), std::move(done.reply));
+    } else {
+      ContinueCommand(c, slot, done.seq, std::move(done.status), std::move(done.reply));
+    }
     touched.insert(c.id);
   }
   for (uint64_t id : touched) {
@@ -396,20 +423,22 @@ void RedisServer::Loop::DrainMailbox() {
   }
 }
 
-Driver::Callback RedisServer::Loop::CompletionFor(const Client& c, uint64_t seq) {
-  return [mailbox = mailbox_, client = c.id, seq](absl::Status status) {
+Driver::Callback RedisServer::Loop::CompletionFor(const Client& c, uint64_t seq, size_t part) {
+  return [mailbox = mailbox_, client = c.id, seq, part](absl::Status status) {
     std::lock_guard<std::mutex> lock(mailbox->mu);
     if (mailbox->closed) return;
-    mailbox->completions.push_back(Completion{client, seq, std::move(status), {}});
+    mailbox->completions.push_back(Completion{client, seq, part, std::move(status), {}});
     uv_async_send(mailbox->wake);
   };
 }
 
-Driver::ReplyCallback RedisServer::Loop::ReplyCompletionFor(const Client& c, uint64_t seq) {
-  return [mailbox = mailbox_, client = c.id, seq](absl::Status status, std::string reply) {
+Driver::ReplyCallback RedisServer::Loop::ReplyCompletionFor(const Client& c, uint64_t seq,
+                                                            size_t part) {
+  return [mailbox = mailbox_, client = c.id, seq, part](absl::Status status, std::string reply) {
     std::lock_guard<std::mutex> lock(mailbox->mu);
     if (mailbox->closed) return;
-    mailbox->completions.push_back(Completion{client, seq, std::move(status), std::move(reply)});
+    mailbox->completions.push_back(
+        Completion{client, seq, part, std::move(status), std::move(reply)});
     uv_async_send(mailbox->wake);
   };
 }
@@ -534,7 +563,10 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
     return c.inflight.empty();
   }
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
-  if (!d.ok()) return true;  // answered at once
+  if (!d.ok()) {
+    // A command split over groups orders behind every earlier reply of the client.
+    return absl::StartsWith(d.status().message(), "CROSSSLOT") ? c.inflight.empty() : true;
+  }
   const routing::CommandSpec* spec = routing::FindCommandByFullName(d->command->name);
   if (spec != nullptr && spec->flags.Has(routing::CommandFlag::kBlocking)) {
     return c.inflight.empty();
@@ -671,6 +703,11 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   }
   // The data model: routed by key to a group, replicated or read behind a barrier.
   absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
+  if (!dispatch.ok() && absl::StartsWith(dispatch.status().message(), "CROSSSLOT") &&
+      StartSplitCommand(c, slot, seq, spec, argv, out)) {
+    if (!reply.empty()) Finish(slot, std::move(reply));
+    return;
+  }
   if (!dispatch.ok()) {
     out.Error(
         std::string_view(dispatch.status().message().data(), dispatch.status().message().size()));
@@ -1039,6 +1076,148 @@ void RedisServer::Loop::ArmBlockTimer() {
     if (p.deadline_ms != 0) next = std::min(next, std::max(p.deadline_ms, now));
   }
   uv_timer_start(&block_timer_, &Loop::OnBlockTimer, next - now, 0);
+}
+
+bool RedisServer::Loop::StartSplitCommand(Client& c, Slot& slot, uint64_t seq,
+                                          const routing::CommandSpec& spec,
+                                          const std::vector<std::string>& argv,
+                                          data::RespReply& out) {
+  using routing::MultiKeyPolicy;
+  if (spec.policy != MultiKeyPolicy::kSplitConcat && spec.policy != MultiKeyPolicy::kSplitSum &&
+      spec.policy != MultiKeyPolicy::kSplitAllOk) {
+    return false;
+  }
+  absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(spec, argv);
+  if (!keys.ok()) return false;
+  const data::DataCommand* command = data::FindDataCommand(spec.full_name);
+  std::map<GroupId, size_t> part_of;
+  for (size_t i = 0; i < keys->size(); ++i) {
+    const size_t k = (*keys)[i];
+    const uint16_t key_slot = routing::SlotForKey(argv[k]);
+    const GroupId group = table_.GroupForSlot(key_slot);
+    auto [it, inserted] = part_of.try_emplace(group, slot.parts.size());
+    if (inserted) {
+      slot.parts.push_back(Slot::Part{group, key_slot, {argv[0]}, {}, {}, {}});
+    }
+    Slot::Part& part = slot.parts[it->second];
+    part.argv.push_back(argv[k]);
+    if (spec.policy == MultiKeyPolicy::kSplitAllOk) part.argv.push_back(argv[k + 1]);  // MSET
+    part.positions.push_back(i);
+  }
+  // Only a leader of every group may answer for all of them at once.
+  for (const Slot::Part& part : slot.parts) {
+    absl::StatusOr<GroupStatus> st = driver_->Status(part.group);
+    if (!st.ok() || st->role != raft::Role::kLeader) {
+      slot.parts.clear();
+      out.Error(absl::StrCat(std::string(routing::kCrossSlotError),
+                             " (its keys are in groups this node does not all lead: send it "
+                             "through a gateway)"));
+      return true;
+    }
+  }
+  slot.command = CommandId::kData;
+  slot.data = command;
+  slot.policy = spec.policy;
+  slot.protocol = c.session.protocol;
+  slot.access = command->write ? Access::kWrite : Access::kRead;
+  slot.group = slot.parts.front().group;
+  slot.slot = slot.parts.front().slot;
+  slot.parts_pending = slot.parts.size();
+  for (size_t i = 0; i < slot.parts.size(); ++i) {
+    const Slot::Part& part = slot.parts[i];
+    if (command->write) {
+      ++c.inflight[part.group].writes;
+      std::vector<std::string_view> views(part.argv.begin(), part.argv.end());
+      driver_->ProposeCommand(part.group, EncodeCommand(views), slot.protocol,
+                              ReplyCompletionFor(c, seq, i));
+    } else {
+      ++c.inflight[part.group].reads;
+      driver_->Read(part.group, CompletionFor(c, seq, i));
+    }
+  }
+  return true;
+}
+
+void RedisServer::Loop::ContinuePart(Client& c, Slot& slot, size_t index, absl::Status status,
+                                     std::string reply) {
+  if (slot.ready || index >= slot.parts.size()) return;
+  Slot::Part& part = slot.parts[index];
+  Inflight& in = c.inflight[part.group];
+  if (slot.access == Access::kRead) --in.reads;
+  if (slot.access == Access::kWrite) --in.writes;
+  if (in.reads == 0 && in.writes == 0) c.inflight.erase(part.group);
+  if (status.ok() && !slot.data->write) {
+    std::vector<std::string_view> views(part.argv.begin(), part.argv.end());
+    data::RespReply out(slot.protocol, &reply);
+    status = driver_->kv().ExecuteRead(part.group, *slot.data, views, out);
+  }
+  part.status = std::move(status);
+  part.reply = std::move(reply);
+  if (--slot.parts_pending == 0) {
+    std::string merged = MergeParts(slot);
+    slot.parts.clear();
+    Finish(slot, std::move(merged));
+  }
+}
+
+std::string RedisServer::Loop::MergeParts(Slot& slot) const {
+  for (const Slot::Part& part : slot.parts) {
+    if (!part.status.ok()) {
+      slot.group = part.group;  // MOVED and TRYAGAIN name the part's group
+      slot.slot = part.slot;
+      return ErrorReply(part.status, slot);
+    }
+    if (part.reply.empty() || part.reply[0] == '-') return part.reply;
+  }
+  std::string merged;
+  data::RespReply out(slot.protocol, &merged);
+  switch (slot.policy) {
+    case routing::MultiKeyPolicy::kSplitSum: {
+      int64_t sum = 0;
+      for (const Slot::Part& part : slot.parts) {
+        int64_t n = 0;
+        const absl::string_view text(part.reply);
+        if (text.size() < 4 || text[0] != ':' ||
+            !absl::SimpleAtoi(text.substr(1, text.size() - 3), &n)) {
+          return ErrorReply(absl::InternalError("unexpected reply of a split command"), slot);
+        }
+        sum += n;
+      }
+      out.Integer(sum);
+      return merged;
+    }
+    case routing::MultiKeyPolicy::kSplitAllOk:
+      out.Ok();
+      return merged;
+    case routing::MultiKeyPolicy::kSplitConcat: {
+      // Each part is an array of one element per key of its group: put them back in key order.
+      size_t total = 0;
+      for (const Slot::Part& part : slot.parts) total += part.positions.size();
+      std::vector<std::string_view> elements(total);
+      for (const Slot::Part& part : slot.parts) {
+        std::string_view rest(part.reply);
+        const size_t header_end = rest.find("\r\n");
+        if (rest.empty() || rest[0] != '*' || header_end == std::string_view::npos) {
+          return ErrorReply(absl::InternalError("unexpected reply of a split command"), slot);
+        }
+        rest.remove_prefix(header_end + 2);
+        for (size_t position : part.positions) {
+          common::resp::Value value;
+          absl::StatusOr<size_t> n = common::resp::ReadReply(rest, &value);
+          if (!n.ok() || *n == 0) {
+            return ErrorReply(absl::InternalError("unexpected reply of a split command"), slot);
+          }
+          elements[position] = rest.substr(0, *n);
+          rest.remove_prefix(*n);
+        }
+      }
+      out.ArrayHeader(total);
+      for (std::string_view e : elements) merged.append(e);
+      return merged;
+    }
+    default:
+      return ErrorReply(absl::InternalError("not a split command"), slot);
+  }
 }
 
 void RedisServer::Loop::Finish(Slot& slot, std::string reply) {

@@ -504,13 +504,42 @@ TEST_F(SingleNodeTest, SetGetDelExists) {
   EXPECT_EQ(Exec(ctx_.get(), {"GET", g2}), "str:" + std::string("x\0y", 3));
 }
 
-TEST_F(SingleNodeTest, CrossSlotAcrossGroups) {
-  EXPECT_EQ(Exec(ctx_.get(), {"SET", kKeyInGroup1, "1"}), "status:OK");
-  EXPECT_EQ(Exec(ctx_.get(), {"DEL", kKeyInGroup1, kKeyInGroup2}),
+TEST_F(SingleNodeTest, MultiKeyCommandsSplitOverGroupsThisNodeLeads) {
+  const std::string g1 = kKeyInGroup1, g2 = kKeyInGroup2, g1b = "x{bar}";
+  EXPECT_EQ(Exec(ctx_.get(), {"MSET", g1, "a", g2, "b", g1b, "c"}), "status:OK");
+  Reply r = Command(ctx_.get(), {"MGET", g2, "nosuch", g1, g1b, g2});
+  ASSERT_EQ(Describe(r), "array:5");
+  EXPECT_EQ(Element(r, 0), "b");
+  EXPECT_EQ(r->element[1]->type, REDIS_REPLY_NIL);
+  EXPECT_EQ(Element(r, 2), "a");
+  EXPECT_EQ(Element(r, 3), "c");
+  EXPECT_EQ(Element(r, 4), "b");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", g1, g2, g1, "nosuch"}), "int:3");
+  EXPECT_EQ(Exec(ctx_.get(), {"TOUCH", g1, g2}), "int:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"DEL", g1, g2, "nosuch"}), "int:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"UNLINK", g1b, g2}), "int:1");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", g1, g2, g1b}), "int:0");
+  // Pipelined, each part orders behind the client's earlier commands of its group.
+  Append(ctx_.get(), {"SET", g1, "1"});
+  Append(ctx_.get(), {"MSET", g1, "2", g2, "2"});
+  Append(ctx_.get(), {"MGET", g1, g2});
+  Append(ctx_.get(), {"DEL", g2, g1});
+  Append(ctx_.get(), {"MGET", g2, g1});
+  EXPECT_EQ(Describe(NextReply(ctx_.get())), "status:OK");
+  EXPECT_EQ(Describe(NextReply(ctx_.get())), "status:OK");
+  r = NextReply(ctx_.get());
+  EXPECT_EQ(Element(r, 0) + Element(r, 1), "22");
+  EXPECT_EQ(Describe(NextReply(ctx_.get())), "int:2");
+  r = NextReply(ctx_.get());
+  ASSERT_EQ(Describe(r), "array:2");
+  EXPECT_EQ(r->element[0]->type, REDIS_REPLY_NIL);
+  // Commands whose keys must share a group still refuse, as Redis Cluster does.
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", g1, "1"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"RENAME", g1, g2}),
             "error:CROSSSLOT Keys in request don't hash to the same slot");
-  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", kKeyInGroup2, kKeyInGroup1}),
+  EXPECT_EQ(Exec(ctx_.get(), {"SUNION", g1, g2}),
             "error:CROSSSLOT Keys in request don't hash to the same slot");
-  EXPECT_EQ(Exec(ctx_.get(), {"GET", kKeyInGroup1}), "str:1");  // nothing was deleted
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "str:1");
 }
 
 TEST_F(SingleNodeTest, ErrorTexts) {
@@ -746,6 +775,16 @@ class ClusterTest : public ::testing::Test {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::map<std::string, std::string> redis_map_;
 };
+
+TEST_F(ClusterTest, SplitCommandNeedsTheLeadOfEveryGroup) {
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  ASSERT_GE(AgreedLeader(2), 0);
+  Context f = Connect(shards_[static_cast<size_t>((leader + 1) % 3)]->server->port());
+  EXPECT_EQ(Exec(f.get(), {"MGET", kKeyInGroup1, kKeyInGroup2}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot (its keys are in groups "
+            "this node does not all lead: send it through a gateway)");
+}
 
 TEST_F(ClusterTest, FollowerRepliesMovedToTheLeaderWhichAcceptsTheWrite) {
   const int leader = AgreedLeader(1);
