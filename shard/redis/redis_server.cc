@@ -172,6 +172,7 @@ class RedisServer::Loop {
     std::vector<Part> parts;
     size_t parts_pending = 0;
     routing::MultiKeyPolicy policy = routing::MultiKeyPolicy::kSingleKey;
+    size_t random = 0;  // RANDOMKEY's first group to look in
   };
 
   struct Inflight {
@@ -265,10 +266,16 @@ class RedisServer::Loop {
   void ExpireParked();
   bool BlockingInProgress() const { return !parked_.empty() || !blocking_inflight_.empty(); }
 
-  // MGET, MSET, DEL, EXISTS, UNLINK and TOUCH whose keys span groups: split per group when this
-  // node leads every one of them; true when the command was split (or refused into `out`).
+  // Whether `argv` is a command StartSplitCommand splits: MGET, MSET, DEL, EXISTS, UNLINK and
+  // TOUCH whose keys span groups, and DBSIZE, KEYS, FLUSHDB, FLUSHALL and RANDOMKEY on a shard
+  // of several groups.
+  bool IsSplittable(const std::vector<std::string>& argv) const;
+  // Splits such a command per group when this node leads every group it needs; true when the
+  // command was split (or refused into `out`).
   bool StartSplitCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
                          const std::vector<std::string>& argv, data::RespReply& out);
+  bool StartParts(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
+                  const data::DataCommand& command, data::RespReply& out);
   void ContinuePart(Client& c, Slot& slot, size_t part, absl::Status status, std::string reply);
   std::string MergeParts(Slot& slot) const;
 
@@ -565,7 +572,7 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
   if (!d.ok()) {
     // A command split over groups orders behind every earlier reply of the client.
-    return absl::StartsWith(d.status().message(), "CROSSSLOT") ? c.inflight.empty() : true;
+    return IsSplittable(r.argv) ? c.inflight.empty() : true;
   }
   const routing::CommandSpec* spec = routing::FindCommandByFullName(d->command->name);
   if (spec != nullptr && spec->flags.Has(routing::CommandFlag::kBlocking)) {
@@ -703,8 +710,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   }
   // The data model: routed by key to a group, replicated or read behind a barrier.
   absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
-  if (!dispatch.ok() && absl::StartsWith(dispatch.status().message(), "CROSSSLOT") &&
-      StartSplitCommand(c, slot, seq, spec, argv, out)) {
+  if (!dispatch.ok() && IsSplittable(argv) && StartSplitCommand(c, slot, seq, spec, argv, out)) {
     if (!reply.empty()) Finish(slot, std::move(reply));
     return;
   }
@@ -1078,18 +1084,53 @@ void RedisServer::Loop::ArmBlockTimer() {
   uv_timer_start(&block_timer_, &Loop::OnBlockTimer, next - now, 0);
 }
 
+bool RedisServer::Loop::IsSplittable(const std::vector<std::string>& argv) const {
+  using routing::MultiKeyPolicy;
+  absl::StatusOr<const routing::CommandSpec*> spec = routing::ResolveCommand(argv);
+  if (!spec.ok() || data::FindDataCommand((*spec)->full_name) == nullptr) return false;
+  switch ((*spec)->policy) {
+    case MultiKeyPolicy::kSplitConcat:
+    case MultiKeyPolicy::kSplitSum:
+    case MultiKeyPolicy::kSplitAllOk: {
+      absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(**spec, argv);
+      if (!keys.ok() || keys->empty()) return false;
+      const GroupId first = table_.GroupForSlot(routing::SlotForKey(argv[keys->front()]));
+      for (size_t k : *keys) {
+        if (table_.GroupForSlot(routing::SlotForKey(argv[k])) != first) return true;
+      }
+      return false;
+    }
+    case MultiKeyPolicy::kAllGroupsConcat:
+    case MultiKeyPolicy::kAllGroupsSum:
+    case MultiKeyPolicy::kAllGroupsAllOk:
+    case MultiKeyPolicy::kAllGroupsAnyKey:
+      return options_.groups.size() > 1;
+    default:
+      return false;
+  }
+}
+
 bool RedisServer::Loop::StartSplitCommand(Client& c, Slot& slot, uint64_t seq,
                                           const routing::CommandSpec& spec,
                                           const std::vector<std::string>& argv,
                                           data::RespReply& out) {
   using routing::MultiKeyPolicy;
+  const data::DataCommand* command = data::FindDataCommand(spec.full_name);
+  if (spec.policy == MultiKeyPolicy::kAllGroupsConcat ||
+      spec.policy == MultiKeyPolicy::kAllGroupsSum ||
+      spec.policy == MultiKeyPolicy::kAllGroupsAllOk ||
+      spec.policy == MultiKeyPolicy::kAllGroupsAnyKey) {
+    // The whole command, once per hosted group.
+    for (GroupId g : options_.groups) slot.parts.push_back(Slot::Part{g, 0, argv, {}, {}, {}});
+    slot.random = static_cast<size_t>(seq + c.id);
+    return StartParts(c, slot, seq, spec, *command, out);
+  }
   if (spec.policy != MultiKeyPolicy::kSplitConcat && spec.policy != MultiKeyPolicy::kSplitSum &&
       spec.policy != MultiKeyPolicy::kSplitAllOk) {
     return false;
   }
   absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(spec, argv);
   if (!keys.ok()) return false;
-  const data::DataCommand* command = data::FindDataCommand(spec.full_name);
   std::map<GroupId, size_t> part_of;
   for (size_t i = 0; i < keys->size(); ++i) {
     const size_t k = (*keys)[i];
@@ -1104,6 +1145,12 @@ bool RedisServer::Loop::StartSplitCommand(Client& c, Slot& slot, uint64_t seq,
     if (spec.policy == MultiKeyPolicy::kSplitAllOk) part.argv.push_back(argv[k + 1]);  // MSET
     part.positions.push_back(i);
   }
+  return StartParts(c, slot, seq, spec, *command, out);
+}
+
+bool RedisServer::Loop::StartParts(Client& c, Slot& slot, uint64_t seq,
+                                   const routing::CommandSpec& spec,
+                                   const data::DataCommand& command, data::RespReply& out) {
   // Only a leader of every group may answer for all of them at once.
   for (const Slot::Part& part : slot.parts) {
     absl::StatusOr<GroupStatus> st = driver_->Status(part.group);
@@ -1116,16 +1163,16 @@ bool RedisServer::Loop::StartSplitCommand(Client& c, Slot& slot, uint64_t seq,
     }
   }
   slot.command = CommandId::kData;
-  slot.data = command;
+  slot.data = &command;
   slot.policy = spec.policy;
   slot.protocol = c.session.protocol;
-  slot.access = command->write ? Access::kWrite : Access::kRead;
+  slot.access = command.write ? Access::kWrite : Access::kRead;
   slot.group = slot.parts.front().group;
   slot.slot = slot.parts.front().slot;
   slot.parts_pending = slot.parts.size();
   for (size_t i = 0; i < slot.parts.size(); ++i) {
     const Slot::Part& part = slot.parts[i];
-    if (command->write) {
+    if (command.write) {
       ++c.inflight[part.group].writes;
       std::vector<std::string_view> views(part.argv.begin(), part.argv.end());
       driver_->ProposeCommand(part.group, EncodeCommand(views), slot.protocol,
@@ -1172,7 +1219,8 @@ std::string RedisServer::Loop::MergeParts(Slot& slot) const {
   std::string merged;
   data::RespReply out(slot.protocol, &merged);
   switch (slot.policy) {
-    case routing::MultiKeyPolicy::kSplitSum: {
+    case routing::MultiKeyPolicy::kSplitSum:
+    case routing::MultiKeyPolicy::kAllGroupsSum: {
       int64_t sum = 0;
       for (const Slot::Part& part : slot.parts) {
         int64_t n = 0;
@@ -1187,8 +1235,35 @@ std::string RedisServer::Loop::MergeParts(Slot& slot) const {
       return merged;
     }
     case routing::MultiKeyPolicy::kSplitAllOk:
+    case routing::MultiKeyPolicy::kAllGroupsAllOk:
       out.Ok();
       return merged;
+    case routing::MultiKeyPolicy::kAllGroupsAnyKey:
+      // RANDOMKEY: a key of the group the seq picks, else of the next group that has one.
+      for (size_t i = 0; i < slot.parts.size(); ++i) {
+        const Slot::Part& part = slot.parts[(i + slot.random) % slot.parts.size()];
+        if (part.reply[0] == '$' && part.reply[1] != '-') return part.reply;
+      }
+      return slot.parts.front().reply;  // every group is empty: its nil
+    case routing::MultiKeyPolicy::kAllGroupsConcat: {
+      // KEYS: every group's array, one after another.
+      size_t total = 0;
+      std::string body;
+      for (const Slot::Part& part : slot.parts) {
+        std::string_view rest(part.reply);
+        const size_t header_end = rest.find("\r\n");
+        int64_t n = 0;
+        if (rest.empty() || rest[0] != '*' || header_end == std::string_view::npos ||
+            !absl::SimpleAtoi(absl::string_view(rest.data() + 1, header_end - 1), &n) || n < 0) {
+          return ErrorReply(absl::InternalError("unexpected reply of a split command"), slot);
+        }
+        total += static_cast<size_t>(n);
+        body.append(rest.substr(header_end + 2));
+      }
+      out.ArrayHeader(total);
+      merged.append(body);
+      return merged;
+    }
     case routing::MultiKeyPolicy::kSplitConcat: {
       // Each part is an array of one element per key of its group: put them back in key order.
       size_t total = 0;

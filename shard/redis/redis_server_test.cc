@@ -533,6 +533,18 @@ TEST_F(SingleNodeTest, MultiKeyCommandsSplitOverGroupsThisNodeLeads) {
   r = NextReply(ctx_.get());
   ASSERT_EQ(Describe(r), "array:2");
   EXPECT_EQ(r->element[0]->type, REDIS_REPLY_NIL);
+  // Keyless commands over every group this node leads; SCAN's cursor cannot walk them here.
+  EXPECT_EQ(Exec(ctx_.get(), {"MSET", g1, "1", g2, "2", g1b, "3"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"DBSIZE"}), "int:3");
+  EXPECT_EQ(Exec(ctx_.get(), {"KEYS", "*"}), "array:3");
+  EXPECT_EQ(Exec(ctx_.get(), {"KEYS", "f*"}), "array:1");
+  const std::string random = Describe(Command(ctx_.get(), {"RANDOMKEY"}));
+  EXPECT_TRUE(random == "str:" + g1 || random == "str:" + g2 || random == "str:" + g1b) << random;
+  EXPECT_EQ(Exec(ctx_.get(), {"SCAN", "0"}),
+            "error:ERR 'scan' covers every group of the cluster; send it through a gateway");
+  EXPECT_EQ(Exec(ctx_.get(), {"FLUSHDB"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"DBSIZE"}), "int:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"RANDOMKEY"}), "nil");
   // Commands whose keys must share a group still refuse, as Redis Cluster does.
   EXPECT_EQ(Exec(ctx_.get(), {"SET", g1, "1"}), "status:OK");
   EXPECT_EQ(Exec(ctx_.get(), {"RENAME", g1, g2}),
