@@ -134,6 +134,8 @@ class Driver {
   // Groups this Open bootstrapped (empty on a restart).
   const std::vector<GroupId>& bootstrapped_groups() const { return bootstrapped_; }
   const KvStateMachine& kv() const { return *kv_; }
+  // The process's RocksDB, for read-only figures (INFO memory and keyspace).
+  StorageEngine* engine() const { return engine_; }
   raft::NodeId node_id() const { return options_.node_id; }
 
  private:
