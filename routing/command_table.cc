@@ -970,6 +970,19 @@ std::vector<CommandSpec> Rows() {
                 "number of elements being returned. If M is constant (e.g. always asking for the "
                 "first 10 elements with LIMIT), you can consider it O(log(N)).",
                 "6.2.0", "`ZRANGE` with the `BYLEX` argument"}},
+      {.name = "zrevrangebylex",
+       .arity = -4,
+       .flags = {kReadonly},
+       .categories = {Acl::kSortedSet},
+       .key_specs = {OneKey(1, {kRO, kAccess})},
+       .policy = kSingleKey,
+       .docs = {"Return a range of members in a sorted set, by lexicographical range, ordered "
+                "from higher to lower strings.",
+                "2.8.9", "sorted-set",
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the "
+                "number of elements being returned. If M is constant (e.g. always asking for the "
+                "first 10 elements with LIMIT), you can consider it O(log(N)).",
+                "6.2.0", "`ZRANGE` with the `REV` and `BYLEX` arguments"}},
       {.name = "zrevrange",
        .arity = -4,
        .flags = {kReadonly},

@@ -58,9 +58,9 @@ const std::vector<std::string_view> kIssueCommands = {
     "sinter", "sunion", "sdiff", "sinterstore", "sunionstore", "sdiffstore", "sintercard", "sscan",
     // Sorted sets.
     "zadd", "zrem", "zcard", "zscore", "zmscore", "zincrby", "zrank", "zrevrank", "zcount",
-    "zlexcount", "zrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrange",
-    "zremrangebyrank", "zremrangebyscore", "zremrangebylex", "zpopmin", "zpopmax", "bzpopmin",
-    "bzpopmax", "zrandmember", "zunionstore", "zinterstore", "zscan",
+    "zlexcount", "zrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex", "zrevrangebylex",
+    "zrevrange", "zremrangebyrank", "zremrangebyscore", "zremrangebylex", "zpopmin", "zpopmax",
+    "bzpopmin", "bzpopmax", "zrandmember", "zunionstore", "zinterstore", "zscan",
     // Transactions.
     "multi", "exec", "discard", "watch", "unwatch",
     // Connection and server.
@@ -89,7 +89,7 @@ TEST(CommandTableTest, CoversTheIssueCommandsInOrder) {
   std::vector<std::string_view> names;
   for (const CommandSpec& spec : AllCommands()) names.push_back(spec.name);
   EXPECT_EQ(names, kIssueCommands);
-  EXPECT_EQ(AllCommands().size(), 137u);
+  EXPECT_EQ(AllCommands().size(), 138u);
 
   std::map<std::string_view, std::vector<std::string_view>> subcommands;
   size_t count = 0;

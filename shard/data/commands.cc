@@ -2,6 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "shard/data/expire.h"
+#include "shard/data/gc.h"
 #include "shard/data/transaction.h"
 #include "shard/data/watch.h"
 
@@ -12,7 +13,8 @@ const DataCommand* FindDataCommand(std::string_view lowercase_name) {
     auto* m = new absl::flat_hash_map<std::string_view, const DataCommand*>();
     for (auto table :
          {StringCommands(), KeyCommands(), HashCommands(), ListCommands(), SetCommands(),
-          ZSetCommands(), ExpireCommands(), TransactionCommands(), WatchCommands()}) {
+          ZSetCommands(), ExpireCommands(), GcCommands(), TransactionCommands(),
+          WatchCommands()}) {
       for (const DataCommand& c : table) m->emplace(c.name, &c);
     }
     return m;

@@ -81,7 +81,10 @@ List NewList(ExecContext& ctx) {
 
 // Writes the header, or deletes the key when the list is empty.
 absl::Status SaveList(ExecContext& ctx, std::string_view key, List& list) {
-  if (list.size() == 0) return DeleteKey(ctx, key, list.meta);
+  if (list.size() == 0) {
+    DeleteEmptyCollection(ctx, key);  // its element rows are already deleted
+    return absl::OkStatus();
+  }
   CollectionHeader h;
   h.version = list.version;
   h.size = static_cast<uint64_t>(list.size());

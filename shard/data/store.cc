@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "shard/data/gc.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard::data {
@@ -121,10 +122,17 @@ void StoreMetadata(ExecContext& ctx, std::string_view user_key, const Metadata& 
 
 absl::Status DeleteKey(ExecContext& ctx, std::string_view user_key, const Metadata& m) {
   // Collections keep their sub-key rows under the old version; they are unreachable once the
-  // metadata row is gone and are collected in the background, so DEL is O(1).
-  (void)m;
+  // metadata row is gone and are collected in the background (gc.h), so DEL is O(1).
   DeleteRow(ctx, MetadataKey(ctx.gid, user_key));
+  if (m.type == KeyType::kString) return absl::OkStatus();
+  absl::StatusOr<CollectionHeader> header = DecodeCollectionHeader(m.payload);
+  if (!header.ok()) return header.status();
+  if (header->size > 0) RecordGarbage(ctx, user_key, header->version);
   return absl::OkStatus();
+}
+
+void DeleteEmptyCollection(ExecContext& ctx, std::string_view user_key) {
+  DeleteRow(ctx, MetadataKey(ctx.gid, user_key));
 }
 
 std::string EncodeCollectionHeader(const CollectionHeader& h) {
@@ -171,7 +179,7 @@ void CreateCollectionIfMissing(ExecContext& ctx, KeyType type, CollectionKey& c)
 
 absl::Status SaveCollection(ExecContext& ctx, std::string_view key, CollectionKey& c) {
   if (c.header.size == 0) {
-    if (c.exists) return DeleteKey(ctx, key, c.meta);
+    if (c.exists) DeleteEmptyCollection(ctx, key);
     return absl::OkStatus();
   }
   c.meta.payload = EncodeCollectionHeader(c.header);

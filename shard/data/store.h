@@ -75,8 +75,12 @@ void DeleteRow(ExecContext& ctx, std::string_view key);
 // this entry's time, so deleting it is deterministic).
 absl::StatusOr<std::optional<Metadata>> LoadMetadata(ExecContext& ctx, std::string_view user_key);
 void StoreMetadata(ExecContext& ctx, std::string_view user_key, const Metadata& m);
-// Deletes the key: its metadata row, and for a collection its sub-key rows.
+// Deletes the key in O(1): its metadata row, and for a non-empty collection (per `m`'s header) a
+// garbage row that queues its sub-key rows for background collection (gc.h).
 absl::Status DeleteKey(ExecContext& ctx, std::string_view user_key, const Metadata& m);
+// Deletes the metadata row of a collection whose last sub-key row the caller just deleted (its
+// loaded header still counts the old size): nothing is left to collect.
+void DeleteEmptyCollection(ExecContext& ctx, std::string_view user_key);
 
 // ---- Collections (hash, list, set, zset) ----
 // Metadata payload of a collection: version u64 ‖ size u64 ‖ extra (type-specific, e.g. a

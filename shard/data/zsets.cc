@@ -137,7 +137,7 @@ ZSet NewZSet(ExecContext& ctx, std::string_view key) {
 // Writes the header back; an empty sorted set is deleted.
 absl::Status Save(ExecContext& ctx, std::string_view key, const ZSet& z) {
   if (z.header.size == 0) {
-    if (z.exists) return DeleteKey(ctx, key, z.meta);
+    if (z.exists) DeleteEmptyCollection(ctx, key);  // its member rows are already deleted
     return absl::OkStatus();
   }
   Metadata m = z.meta;

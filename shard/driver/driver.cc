@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "raft/errors.h"
 #include "shard/data/expire.h"
+#include "shard/data/gc.h"
 #include "shard/data/resp_reply.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/driver/validate_open.h"
@@ -191,6 +192,7 @@ struct Driver::Group {
   std::optional<std::pair<uint64_t, std::string>> carried_peers;
   std::optional<ColdStartDecision> cold_start;
   std::string expire_cursor;  // where the active expirer continues (a metadata key)
+  std::string gc_cursor;      // at or before the head of the garbage queue (data/gc.h)
 };
 
 class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
@@ -577,6 +579,7 @@ void Driver::Run() {
   Clock::time_point next_tick = Clock::now() + interval;
   Clock::time_point next_sweep = Clock::now();
   Clock::time_point next_expire = Clock::now() + options_.expire_interval;
+  Clock::time_point next_gc = Clock::now() + options_.gc_interval;
   bool more_ready = false;
   while (true) {
     std::deque<GroupMessage> inbound;
@@ -631,6 +634,10 @@ void Driver::Run() {
     if (options_.expire_interval.count() > 0 && now >= next_expire) {
       ActiveExpire();
       next_expire = now + options_.expire_interval;
+    }
+    if (options_.gc_interval.count() > 0 && now >= next_gc) {
+      CollectGarbage();
+      next_gc = now + options_.gc_interval;
     }
     if (now >= next_sweep) {
       ExpireWaiters(now);
@@ -1223,6 +1230,25 @@ void Driver::ActiveExpire() {
       if (!s.ok()) break;  // leadership lost: the next leader sweeps
       Metrics().expired_keys_proposed->Inc(static_cast<double>(argv.size() - 1));
     }
+  }
+}
+
+void Driver::CollectGarbage() {
+  for (auto& [gid, g] : groups_) {
+    if (g->node->raft().role() != raft::Role::kLeader) continue;
+    absl::StatusOr<std::optional<std::vector<std::string>>> command =
+        data::NextGcCommand(engine_, gid, options_.gc_rows_per_entry, &g->gc_cursor);
+    if (!command.ok()) {
+      spdlog::warn("group {}: garbage scan: {}", gid, command.status().ToString());
+      continue;
+    }
+    if (!command->has_value()) continue;
+    std::vector<std::string_view> argv((*command)->begin(), (*command)->end());
+    // No waiter: request id 0 is never issued to a client. A refusal (leadership lost) is
+    // fine: the next leader continues from the replicated queue.
+    (void)g->node->Propose(EncodeEntryPayload(ProposalId{options_.node_id, 0},
+                                              std::max(WallClockMs(), kv_->clock_ceiling_ms(gid)),
+                                              EncodeCommand(argv)));
   }
 }
 

@@ -61,6 +61,10 @@ struct DriverOptions {
   // rows are examined per group and expired keys proposed for deletion. 0 disables it.
   std::chrono::milliseconds expire_interval{1000};
   size_t expire_scan_rows = 1024;
+  // Collection of deleted collections' rows (data/gc.h) on groups this node leads: every
+  // interval, one TESSERA.GC entry deleting up to gc_rows_per_entry rows. 0 disables it.
+  std::chrono::milliseconds gc_interval{100};
+  size_t gc_rows_per_entry = 4096;
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -134,6 +138,8 @@ class Driver {
   // Groups this Open bootstrapped (empty on a restart).
   const std::vector<GroupId>& bootstrapped_groups() const { return bootstrapped_; }
   const KvStateMachine& kv() const { return *kv_; }
+  // The process's RocksDB, for read-only figures (INFO memory and keyspace).
+  StorageEngine* engine() const { return engine_; }
   raft::NodeId node_id() const { return options_.node_id; }
 
  private:
@@ -215,6 +221,8 @@ class Driver {
   void PruneSnapshotFiles(Group& g);
   // Proposes TESSERA.EXPIRE for keys found expired in groups this node leads.
   void ActiveExpire();
+  // Proposes TESSERA.GC for groups this node leads that have garbage queued.
+  void CollectGarbage();
 
   StorageEngine* const engine_;
   Transport* const transport_;

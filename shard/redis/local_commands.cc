@@ -339,7 +339,8 @@ LocalOutcome RunLocalCommand(const CommandSpec& spec, const std::vector<std::str
     out.Bulk(absl::StrCat(micros / 1'000'000));
     out.Bulk(absl::StrCat(micros % 1'000'000));
   } else if (name == "info") {
-    out.Verbatim(info.info_text ? info.info_text() : std::string());
+    out.Verbatim(info.info_text ? info.info_text(std::span<const std::string>(argv).subspan(1))
+                                : std::string());
   } else if (spec.container != nullptr && spec.container->name == "client") {
     Client(spec, argv, info, session, out);
   } else if (name == "config|get") {

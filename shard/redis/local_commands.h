@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +33,8 @@ struct SessionInfo {
   std::string_view peer;  // "ip:port"
   std::string_view redis_version;
   std::string_view requirepass;  // empty: no password
-  std::function<std::string()> info_text;
+  // INFO with its arguments (section names).
+  std::function<std::string(std::span<const std::string> sections)> info_text;
   // CLIENT LIST / CLIENT KILL over every connection of the listener; may be null.
   std::function<std::string()> client_list;
   std::function<int(std::string_view field, std::string_view value)> kill_clients;

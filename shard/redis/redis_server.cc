@@ -37,6 +37,7 @@
 #include "shard/data/util.h"
 #include "shard/data/watch.h"
 #include "shard/kv/kv_state_machine.h"
+#include "shard/redis/info.h"
 #include "shard/redis/local_commands.h"
 #include "spdlog/spdlog.h"
 
@@ -45,20 +46,6 @@ namespace {
 
 // The Redis version HELLO and INFO report: the command set and behaviour Tessera follows.
 constexpr std::string_view kRedisVersion = "7.0.15";
-
-// INFO's cold_start field: the §9 outcome label, or "none" when no snapshot was recorded.
-const char* ColdStartDecisionName(const std::optional<ColdStartDecision>& d) {
-  if (!d.has_value()) return "none";
-  switch (*d) {
-    case ColdStartDecision::kSkip:
-      return "skipped";
-    case ColdStartDecision::kExecute:
-      return "executed";
-    case ColdStartDecision::kFallback:
-      return "fallback";
-  }
-  return "unknown";
-}
 
 enum class CommandId { kLocal, kData };
 
@@ -251,7 +238,7 @@ class RedisServer::Loop {
   void ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status, std::string reply);
   void Finish(Slot& slot, std::string reply);
   std::string ErrorReply(const absl::Status& status, const Slot& slot) const;
-  std::string InfoText() const;
+  std::string InfoText(std::span<const std::string> sections);
 
   // WATCH and UNWATCH outside MULTI; true when `out` holds the reply.
   bool StartWatchCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
@@ -309,6 +296,7 @@ class RedisServer::Loop {
   absl::flat_hash_map<std::string, std::vector<SlotRef>> parked_by_key_;
   uv_timer_t block_timer_;
   int port_ = 0;
+  ListenerStats stats_;  // INFO clients/stats counters
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;
@@ -453,9 +441,11 @@ Driver::ReplyCallback RedisServer::Loop::ReplyCompletionFor(const Client& c, uin
 void RedisServer::Loop::OnConnection(uv_stream_t* server, int status) {
   Loop* self = static_cast<Loop*>(server->data);
   if (status < 0) {
+    ++self->stats_.rejected_connections;
     spdlog::warn("redis: accept failed: {}", uv_strerror(status));
     return;
   }
+  ++self->stats_.connections_received;
   auto client = std::make_unique<Client>();
   client->loop = self;
   client->id = self->next_client_id_++;
@@ -503,6 +493,7 @@ void RedisServer::Loop::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_
     return;
   }
   if (nread == 0) return;
+  self->stats_.net_input_bytes += static_cast<uint64_t>(nread);
   if (!c.input_done) {
     absl::Status limit =
         common::resp::CheckQueryBufferLimit(c.input.size() - c.input_offset, self->options_.limits);
@@ -637,6 +628,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     Finish(slot, std::move(reply));
     return;
   }
+  stats_.RecordCommand(uv_now(&loop_));
   std::vector<std::string>& argv = r.argv;
   std::string reply;
   data::RespReply out(c.session.protocol, &reply);
@@ -672,7 +664,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     info.peer = c.peer;
     info.redis_version = kRedisVersion;
     info.requirepass = options_.requirepass;
-    info.info_text = [this] { return InfoText(); };
+    info.info_text = [this](std::span<const std::string> sections) { return InfoText(sections); };
     info.client_list = [this] {
       std::string list;
       for (const auto& [id, other] : clients_) {
@@ -1346,33 +1338,21 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
   return reply;
 }
 
-std::string RedisServer::Loop::InfoText() const {
-  std::string text =
-      absl::StrCat("# Server\r\ntessera_node_id:", driver_->node_id(), "\r\ntcp_port:", port_,
-                   "\r\nconnected_clients:", clients_.size(),
-                   "\r\nblocked_clients:", parked_.size() + retrying_.size(), "\r\n");
-  DriverCounters c = driver_->counters();
-  absl::StrAppend(&text, "\r\n# Persistence\r\nraft_log_syncs:", c.log_syncs,
-                  "\r\nraft_entries_persisted:", c.entries_persisted,
-                  "\r\napply_batches:", c.apply_batches, "\r\nentries_applied:", c.entries_applied,
-                  "\r\nsnapshots_created:", c.snapshots_created,
-                  "\r\nsnapshots_installed:", c.snapshots_installed, "\r\n");
-  for (GroupId g : options_.groups) {
-    absl::StrAppend(&text, "\r\n# Replication group ", g, "\r\ngroup_id:", g, "\r\n");
-    auto st = driver_->Status(g);
-    if (!st.ok()) {
-      absl::StrAppend(&text, "role:unknown\r\n");
-      continue;
-    }
-    absl::StrAppend(
-        &text, "role:", raft::RoleName(st->role), "\r\nleader_node_id:", st->leader,
-        "\r\nterm:", st->term, "\r\ncommit_index:", st->commit, "\r\napplied_index:", st->applied,
-        "\r\nlast_index:", st->last_index, "\r\nvoters:", st->conf_state.voters.size(),
-        "\r\nlearners:", st->conf_state.learners.size(), "\r\nsnapshot_index:", st->snapshot_index,
-        "\r\nfirst_log_index:", st->first_index,
-        "\r\ncold_start:", ColdStartDecisionName(st->cold_start), "\r\n");
+std::string RedisServer::Loop::InfoText(std::span<const std::string> sections) {
+  ListenerFigures listener{kRedisVersion, port_, {}, &stats_};
+  listener.clients.blocked = parked_.size() + retrying_.size();
+  for (const auto& [id, client] : clients_) {
+    if (client->closing) continue;
+    ++listener.clients.connected;
+    ClientFigures& f = listener.clients;
+    f.recent_max_input_buffer = std::max(f.recent_max_input_buffer, client->input.capacity());
+    f.recent_max_output_buffer = std::max(
+        f.recent_max_output_buffer,
+        uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&client->handle)));
   }
-  return text;
+  stats_.Sample(uv_now(&loop_));
+  const InfoSections selected = SelectInfoSections(sections);
+  return RenderInfo(selected, GatherInfo(selected, *driver_, options_.groups, listener));
 }
 
 bool RedisServer::Loop::Flush(Client& c) {
@@ -1382,11 +1362,13 @@ bool RedisServer::Loop::Flush(Client& c) {
   bool close_after = false;
   while (n < c.slots.size() && c.slots[n].ready) {
     out.append(c.slots[n].reply);
+    if (c.slots[n].reply.starts_with('-')) ++stats_.error_replies;
     close_after = close_after || c.slots[n].close_after;
     ++n;
     if (close_after) break;
   }
   if (n == 0) return false;
+  stats_.net_output_bytes += out.size();
   c.slots.erase(c.slots.begin(), c.slots.begin() + static_cast<std::ptrdiff_t>(n));
   c.first_seq += n;
   if (close_after) {
