@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "shard/data/gc.h"
 #include "shard/data/store.h"
 #include "shard/kv/kv_state_machine.h"
 
@@ -181,6 +183,7 @@ void RenderMemory(const InfoFigures& f, std::string* out) {
             ? 0.0
             : static_cast<double>(f.used_memory_rss) / static_cast<double>(f.used_memory));
   Field(out, "mem_allocator", "libc");
+  Field(out, "lazyfree_pending_objects", f.lazyfree_pending);
   Field(out, "rocksdb_memtables_bytes", f.rocksdb_memtables);
   Field(out, "rocksdb_block_cache_bytes", f.rocksdb_block_cache);
   Field(out, "rocksdb_table_readers_bytes", f.rocksdb_table_readers);
@@ -389,6 +392,20 @@ absl::StatusOr<KeyspaceFigures> CountKeyspace(StorageEngine* engine, GroupId gid
   return k;
 }
 
+uint64_t CountGarbage(const StorageEngine& engine, GroupId gid, size_t max_rows,
+                      uint64_t max_skipped) {
+  const std::string begin = data::GarbageKeyBegin(gid);
+  const std::string end = data::GarbageKeyEnd(gid);
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  options.max_skippable_internal_keys = max_skipped;  // Incomplete past it
+  std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(options, engine.data()));
+  uint64_t rows = 0;
+  for (it->Seek(begin); it->Valid() && rows < max_rows; it->Next()) ++rows;
+  return rows;
+}
+
 InfoFigures GatherInfo(InfoSections sections, const Driver& driver, std::span<const GroupId> groups,
                        const ListenerFigures& listener) {
   InfoFigures f;
@@ -423,6 +440,9 @@ InfoFigures GatherInfo(InfoSections sections, const Driver& driver, std::span<co
     f.rocksdb_block_cache = RocksAggregate(engine, "rocksdb.block-cache-usage");
     f.rocksdb_table_readers = RocksAggregate(engine, "rocksdb.estimate-table-readers-mem");
     f.rocksdb_live_sst = RocksAggregate(engine, "rocksdb.live-sst-files-size");
+    for (GroupId gid : groups) {
+      f.lazyfree_pending += CountGarbage(engine, gid, kGarbageCountRows, kGarbageCountRows);
+    }
   }
   if (Has(sections, InfoSection::kPersistence)) f.driver = driver.counters();
   if (Has(sections, InfoSection::kCpu)) {

@@ -128,6 +128,7 @@ struct InfoFigures {
   uint64_t rocksdb_block_cache = 0;
   uint64_t rocksdb_table_readers = 0;
   uint64_t rocksdb_live_sst = 0;
+  uint64_t lazyfree_pending = 0;  // garbage rows queued for collection, every hosted group
   // Persistence (raft's group commit)
   DriverCounters driver;
   // CPU, seconds
@@ -152,11 +153,19 @@ struct ListenerFigures {
 
 // Walks at most this many metadata rows per group for the keyspace section.
 inline constexpr size_t kKeyspaceWalkRows = 200'000;
+// Counts at most this many garbage rows per group for lazyfree_pending_objects.
+inline constexpr size_t kGarbageCountRows = 100'000;
 
 // Live keys, keys with a TTL and their mean remaining TTL in group `gid` at `now_ms`, from at
 // most `max_rows` metadata rows. Reads RocksDB only; safe on any thread.
 absl::StatusOr<KeyspaceFigures> CountKeyspace(StorageEngine* engine, GroupId gid, uint64_t now_ms,
                                               size_t max_rows);
+
+// Dead collection versions queued for background collection in `gid` (data/gc.h), counting at
+// most `max_rows` rows and stepping over at most `max_skipped` deleted ones (a sweep leaves
+// tombstones until compaction): a lower bound when either limit is hit.
+uint64_t CountGarbage(const StorageEngine& engine, GroupId gid, size_t max_rows,
+                      uint64_t max_skipped);
 
 // Collects the figures `sections` print. Runs on the listener thread; the keyspace walk reads
 // RocksDB directly (bounded by kKeyspaceWalkRows per group).

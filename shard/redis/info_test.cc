@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "routing/command_table.h"
 #include "shard/data/data_testing.h"
+#include "shard/data/gc.h"
 #include "shard/redis/local_commands.h"
 
 namespace tessera::shard {
@@ -232,6 +233,21 @@ TEST_F(KeyspaceCountTest, StopsAtTheRowBudget) {
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(k->keys, 10u);
   EXPECT_FALSE(k->partial);
+}
+
+TEST_F(KeyspaceCountTest, CountsQueuedGarbageWithinItsLimits) {
+  EXPECT_EQ(CountGarbage(*engine_, gid_, 100, 100), 0u);
+  for (int i = 0; i < 5; ++i) {
+    ++seed_;  // one entry each: distinct collection versions
+    Run({"SADD", "s" + std::to_string(i), "m"});
+  }
+  Run({"DEL", "s0", "s1", "s2", "s3", "s4"});
+  EXPECT_EQ(CountGarbage(*engine_, gid_, 100, 100), 5u);
+  EXPECT_EQ(CountGarbage(*engine_, gid_, 3, 100), 3u);
+  EXPECT_EQ(CountGarbage(*engine_, gid_ + 1, 100, 100), 0u);
+  Run({"TESSERA.GC", "3"});  // collects two versions, leaving their rows' tombstones
+  EXPECT_EQ(CountGarbage(*engine_, gid_, 100, 100), 3u);
+  EXPECT_EQ(CountGarbage(*engine_, gid_, 100, 1), 0u);  // stopped at the tombstones
 }
 
 TEST(LocalInfoTest, InfoPassesItsSectionArgumentsAndRepliesVerbatim) {
