@@ -1147,7 +1147,13 @@ bool RedisServer::Loop::StartParts(Client& c, Slot& slot, uint64_t seq,
   for (const Slot::Part& part : slot.parts) {
     absl::StatusOr<GroupStatus> st = driver_->Status(part.group);
     if (!st.ok() || st->role != raft::Role::kLeader) {
+      const bool keyless = slot.parts.front().positions.empty();
       slot.parts.clear();
+      if (keyless) {
+        out.Error(absl::StrCat("ERR '", spec.full_name,
+                               "' covers every group of the cluster; send it through a gateway"));
+        return true;
+      }
       out.Error(absl::StrCat(std::string(routing::kCrossSlotError),
                              " (its keys are in groups this node does not all lead: send it "
                              "through a gateway)"));

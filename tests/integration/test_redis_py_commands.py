@@ -7,8 +7,8 @@ TESSERA_REDIS_PY_REFERENCE=1 runs the same assertions against a redis-server 7.0
 the test, to check that they state Redis's behaviour; tests about the cluster itself (MOVED,
 keyless refusal, raft INFO) skip in that mode with a reason.
 
-Blocking waits and WATCH are being implemented: their tests are marked xfail (strict=False)
-so that they start passing, and reporting XPASS, when the change lands.
+Blocking commands wait on the leader (parked until a push, their timeout or a leadership
+change); WATCH goes through the replicated watch rows.
 """
 import os
 import re
@@ -38,14 +38,6 @@ BINARY = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
 REFERENCE = os.environ.get("TESSERA_REDIS_PY_REFERENCE") == "1"
 PASSWORD = "s3cret"
 
-BLOCKING_XFAIL = pytest.mark.xfail(
-    reason="blocking waits land with the blocking-commands change (BLPOP BRPOP BLMOVE BZPOPMIN "
-           "BZPOPMAX wait on the leader until the timeout); today they answer at once",
-    strict=False)
-WATCH_XFAIL = pytest.mark.xfail(
-    reason="WATCH/UNWATCH land with the optimistic-transactions change; today the shard "
-           "answers ERR 'watch' is not supported by this shard yet",
-    strict=False)
 CLUSTER_ONLY = pytest.mark.skipif(REFERENCE, reason="about the tessera cluster, not Redis")
 
 
@@ -372,11 +364,23 @@ def test_keyless_commands_on_a_single_group_cluster(single):
 
 
 @CLUSTER_ONLY
-def test_keyless_commands_are_refused_on_a_multi_group_shard(target, k):
+def test_keyless_commands_on_a_multi_group_shard(target, k):
+    """A node that leads every group it hosts answers them over all groups; another refuses
+    them, and SCAN (whose cursor cannot walk several groups here) is always refused."""
     r = target.client(k(""))
-    for call, name in [(r.dbsize, "dbsize"), (r.keys, "keys"), (r.scan, "scan"),
-                       (r.randomkey, "randomkey"), (r.flushdb, "flushdb"),
-                       (r.flushall, "flushall")]:
+    leads_all = raw_info(r, "replication").count("role:leader") == 2
+    calls = [(r.dbsize, "dbsize"), (r.keys, "keys"), (r.randomkey, "randomkey"),
+             (r.flushdb, "flushdb"), (r.flushall, "flushall")]
+    if leads_all:
+        r.set(k("a"), "1")
+        assert r.dbsize() >= 1
+        assert k("a").encode() in r.keys("*")
+        assert r.randomkey() is not None
+        assert r.flushdb() is True
+        assert r.dbsize() == 0
+        calls = []
+    calls.append((r.scan, "scan"))
+    for call, name in calls:
         with pytest.raises(redis.ResponseError,
                            match=f"^'{name}' covers every group of the cluster; send it "
                                  "through a gateway$"):
@@ -533,7 +537,6 @@ def push_later(client, key, *values, delay=0.3):
     return t
 
 
-@BLOCKING_XFAIL
 def test_blpop_waits_for_a_push(target, k):
     key = k("q")
     waiter, pusher = target.client(key), target.client(key)
@@ -544,7 +547,6 @@ def test_blpop_waits_for_a_push(target, k):
         t.join()
 
 
-@BLOCKING_XFAIL
 def test_brpop_waits_for_a_push(target, k):
     key = k("q")
     waiter, pusher = target.client(key), target.client(key)
@@ -555,7 +557,6 @@ def test_brpop_waits_for_a_push(target, k):
         t.join()
 
 
-@BLOCKING_XFAIL
 def test_blmove_waits_for_a_push(target, k):
     key, dst = k("q"), k("dst")
     waiter, pusher = target.client(key), target.client(key)
@@ -567,7 +568,6 @@ def test_blmove_waits_for_a_push(target, k):
         t.join()
 
 
-@BLOCKING_XFAIL
 def test_blocking_timeout_is_served_on_the_leader(target, k):
     started = time.monotonic()
     assert target.client(k("q")).blpop([k("q")], timeout=0.5) is None
@@ -720,7 +720,6 @@ def zadd_later(client, key, delay=0.3):
     return t
 
 
-@BLOCKING_XFAIL
 def test_bzpopmin_waits_for_a_zadd(target, k):
     key = k("z")
     t = zadd_later(target.client(key), key)
@@ -730,7 +729,6 @@ def test_bzpopmin_waits_for_a_zadd(target, k):
         t.join()
 
 
-@BLOCKING_XFAIL
 def test_bzpopmax_waits_for_a_zadd(target, k):
     key = k("z")
     t = zadd_later(target.client(key), key)
@@ -781,7 +779,6 @@ def test_transaction_across_groups_is_refused(target):
             p.execute()
 
 
-@WATCH_XFAIL
 def test_watch_aborts_exec_when_the_key_changed(target, k):
     a = k("a")
     r, other = target.client(a), target.client(a)
@@ -796,7 +793,6 @@ def test_watch_aborts_exec_when_the_key_changed(target, k):
     assert r.get(a) == "changed"
 
 
-@WATCH_XFAIL
 def test_watch_then_unwatch_lets_exec_run(target, k):
     a = k("a")
     r = target.client(a)
@@ -810,7 +806,6 @@ def test_watch_then_unwatch_lets_exec_run(target, k):
     assert r.get(a) == "mine"
 
 
-@WATCH_XFAIL
 def test_watch_unchanged_key_exec_runs(target, k):
     a = k("a")
     r = target.client(a)
