@@ -224,13 +224,22 @@ TEST_F(LearnerTest, JoinAsLearnerAlarmFiresAtOpenForPersistedVoterRole) {
 TEST_F(LearnerTest, JoinAsLearnerAlarmFiresOncePerOpen) {
   StartOneVoter(2, /*join_as_learner=*/true);
   const uint64_t before = Driver::JoinRoleViolationCount();
-  ASSERT_TRUE(AddLearner(1).ok());
-  WaitCaughtUp(1);
-  ASSERT_TRUE(admin(0)->PromoteLearner(Ctx(), "n2", 0, Commit(0), false).ok());
+  ASSERT_TRUE(admin(0)->AddVoter(Ctx(), "n2", address(1), 0).ok());
   ASSERT_TRUE(AddLearner(2).ok());  // a second conf change with n2 still a voter
   WaitCaughtUp(1);
   WaitCaughtUp(2);
   EXPECT_EQ(Driver::JoinRoleViolationCount(), before + 1);
+}
+
+TEST_F(LearnerTest, JoinAsLearnerPromotionIsNotAViolation) {
+  StartOneVoter(1, /*join_as_learner=*/true);
+  const uint64_t before = Driver::JoinRoleViolationCount();
+  ASSERT_TRUE(AddLearner(1).ok());
+  WaitCaughtUp(1);
+  ASSERT_TRUE(admin(0)->PromoteLearner(Ctx(), "n2", 0, Commit(0), false).ok());
+  ASSERT_TRUE(cluster_->Set(0, kGroup, "k", "v").ok());
+  WaitCaughtUp(1);
+  EXPECT_EQ(Driver::JoinRoleViolationCount(), before);
 }
 
 TEST_F(LearnerTest, LearnerPeersRecordPersistsSuffrageAcrossRestart) {

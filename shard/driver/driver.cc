@@ -221,6 +221,7 @@ struct Driver::Group {
   std::string bootstrap_list_hash;
   std::shared_ptr<const ClusterConfiguration> configuration;
   bool join_alarm_fired = false;  // the §7.6 latch: at most one alarm per Open
+  bool self_learner = false;      // this node was a learner at the last alarm hook
   bool initialized = false;       // meta:initialized is durable (or staged in this iteration)
   // A peer needs a snapshot newer than the recorded one (it joined after it was taken).
   bool snapshot_wanted = false;
@@ -1620,8 +1621,16 @@ void Driver::RefreshConfiguration(Group& g) {
 }
 
 void Driver::AlarmIfJoinedAsVoter(Group& g, const raft::ConfState& conf, uint64_t index) {
+  const bool was_learner = g.self_learner;
+  g.self_learner = conf.IsLearner(options_.node_id);
   if (!options_.join_as_learner || !conf.IsVoter(options_.node_id) || g.join_alarm_fired) return;
   g.join_alarm_fired = true;
+  if (was_learner) {
+    // The runbook's path: joined as a learner, caught up, promoted. Not a violation.
+    spdlog::info("group={} node_id={:016x} conf_index={}: promoted from learner to voter", g.gid,
+                 options_.node_id, index);
+    return;
+  }
   g.join_role_violation->Inc();
   g_join_role_violations.fetch_add(1);
   spdlog::error(

@@ -260,7 +260,8 @@ class Driver {
   void CheckTransfers(Clock::time_point now);
   void RefreshConfiguration(Group& g);
   // §7.6: one ERROR and +1 on the counter per Open of a group, when this --raftJoinAsLearner
-  // node is a voter in `conf`.
+  // node is a voter in `conf` without having been a learner at the previous hook of this Open
+  // (a promotion after catching up is the intended path, not a violation).
   void AlarmIfJoinedAsVoter(Group& g, const raft::ConfState& conf, uint64_t index);
 
   StorageEngine* const engine_;
