@@ -4,11 +4,16 @@ add_learner -> wait for catch-up -> promote_learner -> config -> transfer_leader
 data written before is readable from the new node -> remove_server an original node."""
 import json
 import os
+import random
 import re
 import signal
 import subprocess
+import threading
+import time
 
 import pytest
+
+import redis
 
 from shard_cluster import ShardCluster, wait_for
 from test_shard_cluster import key_in_group, wait_leaders
@@ -83,6 +88,8 @@ def test_grow_with_learner_promote_and_transfer(cluster):
             assert found[g].client().set(key, f"v{i}") is True
             written[key] = (g, f"v{i}")
 
+    load = Load(cluster)
+    load.thread.start()
     start_joiner(cluster, n4)
     for g in cluster.groups:
         leader = leader_of(cluster, g)
@@ -139,6 +146,71 @@ def test_grow_with_learner_promote_and_transfer(cluster):
     _, out, _ = admin(listener(n4, 1), "overview")
     for name in ("n2", "n3", "n4"):
         assert re.search(rf"^{name}\s", out, re.M), out
+
+    # The load saw no failed write, and every acknowledged one is there.
+    wait_for(lambda: len(load.acked) >= 20, 20, "the load to make progress")
+    load.stop.set()
+    load.thread.join(timeout=30)
+    assert not load.failed, load.failed[:10]
+    for key, value in load.acked.items():
+        assert load.read(key) == value, key
+
+
+class Load:
+    """Writes unique keys through any shard, following MOVED like a cluster client, and records
+    every acknowledged write; an unacknowledged one is retried until acknowledged or given up."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.acked = {}
+        self.failed = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def client(self, address):
+        host, port = address.split(":")
+        return redis.Redis(host=host, port=int(port), socket_timeout=2, decode_responses=True)
+
+    def write(self, key, value):
+        deadline = time.monotonic() + 15
+        live = [n for n in self.cluster.nodes if n.proc is not None]
+        target = random.choice(live).redis_address
+        while time.monotonic() < deadline:
+            try:
+                if self.client(target).set(key, value) is True:
+                    return True
+            except redis.ResponseError as e:
+                m = re.match(r"MOVED \d+ (\S+)", str(e))
+                if m:
+                    target = m.group(1)
+                    continue
+                time.sleep(0.05)  # TRYAGAIN / NOTLEADER during an election or transfer
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(0.05)
+            target = random.choice(live).redis_address
+        return False
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            key, value = f"load-{i}", f"value-{i}"
+            if self.write(key, value):
+                self.acked[key] = value
+            else:
+                self.failed.append(key)
+            i += 1
+
+    def read(self, key):
+        target = self.cluster.nodes[3].redis_address
+        for _ in range(10):
+            try:
+                return self.client(target).get(key)
+            except redis.ResponseError as e:
+                m = re.match(r"MOVED \d+ (\S+)", str(e))
+                if not m:
+                    raise
+                target = m.group(1)
+        raise AssertionError(f"too many redirects reading {key}")
 
 
 class _Three:
