@@ -174,8 +174,7 @@ std::string Hex16(uint64_t v) {
 }
 
 void PrintStatus(const v1::StatusResponse& st, std::ostream& out) {
-  Table t({"field", "value"});
-  t.Add({"group", std::to_string(st.group_id())});
+  Table t({"group", std::to_string(st.group_id())});
   t.Add({"node", st.raft_id() + " (" + Hex16(st.node_id()) + ")"});
   t.Add({"state", StateName(st.state())});
   t.Add(
@@ -392,7 +391,8 @@ int RunAdminCli(const std::vector<std::string>& argv, std::ostream& out, std::os
     } else {
       out << "leader: "
           << (resp.leader_raft_id().empty() ? Hex16(resp.leader_id()) : resp.leader_raft_id())
-          << " " << resp.leader_address() << " (term " << resp.term() << ")\n";
+          << (resp.leader_address().empty() ? "" : " " + resp.leader_address()) << " (term "
+          << resp.term() << ")\n";
     }
     return resp.leader_id() == 0 ? kExitRpcError : kExitOk;
   }
