@@ -241,14 +241,15 @@ TEST_F(MultiGroupHarnessTest, LearnerAttachAndPromoteInOneGroup) {
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_GT(resp.index(), 0u);
   }
-  // AdminDiscoveryUsesLiveConfiguration: the overview now includes n4.
-  {
+  // AdminDiscoveryUsesLiveConfiguration: the overview includes n4 once the asked node
+  // (any member, not necessarily the leader) applied the change.
+  EXPECT_TRUE(WaitFor([&] {
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::OverviewResponse resp;
-    ASSERT_TRUE(Stub(0, 1)->GetClusterOverview(&c, v1::OverviewRequest(), &resp).ok());
-    ASSERT_EQ(resp.nodes_size(), 4);
-  }
+    return Stub(0, 1)->GetClusterOverview(&c, v1::OverviewRequest(), &resp).ok() &&
+           resp.nodes_size() == 4;
+  }));
   // Catch-up per the leader's progress, then promote with that index.
   uint64_t commit = 0;
   ASSERT_TRUE(WaitFor([&] {

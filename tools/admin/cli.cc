@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "proto/raft_admin.grpc.pb.h"
+#include "shard/admin/wipe_group.h"
 
 namespace tessera::tools {
 namespace {
@@ -35,6 +36,8 @@ constexpr char kUsage[] =
     "  promote_learner <id> [previous_index] [min_applied_index] [skip_min_applied_check]\n"
     "  remove_server <id> [previous_index]\n"
     "  transfer_leadership [--to=<id>[@addr]] [--candidates=id,id] [--gated] [--max-lag=N]\n"
+    "offline, on a stopped shard (no listener):\n"
+    "  tessera-admin raft wipe-group --data-dir=<dir> --group=<gid> [--confirm-data-loss]\n"
     "<listener-addr> is a raft listener (host:port) of the group to act on; membership "
     "changes go to the group's leader.\n";
 
@@ -54,6 +57,9 @@ struct Args {
   std::string candidates;
   bool gated = false;
   uint64_t max_lag = 1024;
+  std::string data_dir;
+  uint64_t wipe_group = 0;
+  bool confirm_data_loss = false;
 };
 
 int Usage(std::ostream& err, const std::string& message) {
@@ -270,7 +276,7 @@ int RunAdminCli(const std::vector<std::string>& argv, std::ostream& out, std::os
   app.require_subcommand(1);
   CLI::App* raft = app.add_subcommand("raft", "RaftAdmin of one group, through one listener");
   raft->fallthrough();
-  raft->add_option("listener", a.listener, "Raft listener host:port of the group")->required();
+  raft->add_option("listener", a.listener, "Raft listener host:port of the group");
   raft->add_option("--group", a.group_id, "Group id (default 0 = the listener's group)");
   raft->require_subcommand(1);
   auto sub = [&](const char* name, const char* help) {
@@ -301,6 +307,11 @@ int RunAdminCli(const std::vector<std::string>& argv, std::ostream& out, std::os
   transfer->add_option("--candidates", a.candidates, "Comma-separated ids, first eligible wins");
   transfer->add_flag("--gated", a.gated, "Only to a target within --max-lag and replicating");
   transfer->add_option("--max-lag", a.max_lag, "Entries the target may lag (default 1024)");
+  CLI::App* wipe = sub("wipe-group", "Offline: delete one group's state (first-boot divergence)");
+  wipe->add_option("--data-dir", a.data_dir, "The stopped shard's --dataDir")->required();
+  wipe->add_option("--group", a.wipe_group, "Group id")->required();
+  wipe->add_flag("--confirm-data-loss", a.confirm_data_loss,
+                 "Also when the group's log holds client entries");
 
   std::vector<std::string> reversed(argv.rbegin(), argv.rend());
   try {
@@ -313,6 +324,20 @@ int RunAdminCli(const std::vector<std::string>& argv, std::ostream& out, std::os
   }
   for (CLI::App* s : raft->get_subcommands()) a.subcommand = s->get_name();
   if (a.subcommand.empty()) return Usage(err, "no subcommand");
+  if (a.subcommand == "wipe-group") {
+    if (!a.listener.empty()) return Usage(err, "wipe-group is offline: it takes no listener");
+    absl::StatusOr<shard::WipeGroupResult> wiped =
+        shard::WipeGroup(a.data_dir, a.wipe_group, a.confirm_data_loss);
+    if (!wiped.ok()) {
+      err << "error: " << absl::StatusCodeToString(wiped.status().code()) << ": "
+          << wiped.status().message() << "\n";
+      return kExitRpcError;
+    }
+    out << "wiped group " << a.wipe_group << " in " << a.data_dir << ": " << wiped->data_entries
+        << " client entries, " << wiped->snapshot_files << " snapshot files\n";
+    return kExitOk;
+  }
+  if (a.listener.empty()) return Usage(err, "missing <listener-addr>");
 
   uint64_t previous_index = 0;
   if (!ParseIndex(a.previous_index, &previous_index)) {

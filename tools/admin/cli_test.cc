@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "raft/errors.h"
+#include "shard/admin/admin_testing.h"
 #include "shard/admin/fake_raft_admin.h"
 
 namespace tessera::tools {
@@ -94,8 +95,9 @@ TEST_F(RaftCliTest, SkipFlagParsing) {
 TEST_F(RaftCliTest, UsageListsAllSubcommands) {
   CliRun r = Cli({"raft", server_.address()});
   EXPECT_EQ(r.code, kExitUsage);
-  for (const char* sub : {"status", "leader", "config", "overview", "add_voter", "add_learner",
-                          "promote_learner", "remove_server", "transfer_leadership"}) {
+  for (const char* sub :
+       {"status", "leader", "config", "overview", "add_voter", "add_learner", "promote_learner",
+        "remove_server", "transfer_leadership", "wipe-group"}) {
     EXPECT_NE(r.err.find(sub), std::string::npos) << sub;
   }
   EXPECT_EQ(Cli({}).code, kExitUsage);
@@ -170,6 +172,21 @@ TEST_F(RaftCliTest, StatusConfigLeaderOverviewTransfer) {
   r = Cli(Raft({"remove_server", "n4", "12"}));
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_EQ(r.out, "index: 42\n");
+}
+
+TEST(RaftCliWipeGroupTest, WipesAStoppedBootstrapEraGroupOnce) {
+  shard::admin_testing::AdminCluster cluster(1, 0);
+  cluster.StartAll();
+  ASSERT_EQ(cluster.Leader(1), 0);
+  const std::string dir = cluster.node(0).dir->path();
+  cluster.Stop(0);
+  CliRun r = Cli({"raft", "wipe-group", "--data-dir=" + dir, "--group=1"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "wiped group 1 in " + dir + ": 0 client entries, 0 snapshot files\n");
+  r = Cli({"raft", "wipe-group", "--data-dir=" + dir, "--group=1"});
+  EXPECT_EQ(r.code, kExitRpcError);
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r.err;
+  EXPECT_EQ(Cli({"raft", "wipe-group", "--group=1"}).code, kExitUsage);
 }
 
 }  // namespace
