@@ -3,6 +3,7 @@
 // persisted suffrage across restarts.
 #include <string>
 
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "raft/errors.h"
 #include "shard/admin/admin_testing.h"
@@ -272,7 +273,9 @@ TEST_F(LearnerTest, LearnerPeersRecordPersistsSuffrageAcrossRestart) {
   EXPECT_EQ(cluster_->Get(1, kGroup, "k"), "v");
 }
 
-TEST_F(LearnerTest, LearnerCatchesUpBySnapshotAfterCompaction) {
+// A learner added after the log was compacted is not stuck: it gets a snapshot, taken afresh
+// because the recorded one predates it.
+TEST_F(LearnerTest, LogCompactionKeepsLearnerNeededEntriesOrSendsSnapshot) {
   cluster_ = std::make_unique<AdminCluster>(1, 1);
   cluster_->snapshot_count = 20;
   cluster_->log_retain_entries = 5;
@@ -305,6 +308,28 @@ TEST_F(LearnerTest, ChangeWaitsForApplyAndHonoursTheDeadline) {
       Ctx(std::chrono::milliseconds(300)), "n3", address(2), 0);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   cluster_->hub.HealAll();
+}
+
+TEST_F(LearnerTest, VoterCacheInitializedAtOpen) {
+  cluster_ = std::make_unique<AdminCluster>(3, 0);
+  cluster_->Open(0);  // not started: the status published by Open
+  absl::StatusOr<GroupStatus> st = cluster_->node(0).driver->Status(kGroup);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->conf_state.voters.size(), 3u);
+  ASSERT_NE(st->configuration, nullptr);
+  EXPECT_EQ(st->configuration->servers.size(), 3u);
+  EXPECT_EQ(st->role, raft::Role::kFollower);
+}
+
+TEST_F(LearnerTest, SuffrageMetrics) {
+  StartOneVoter();
+  ASSERT_TRUE(AddLearner(1).ok());
+  WaitCaughtUp(1);
+  // Both drivers of this process publish the same counts under group="1".
+  EXPECT_TRUE(WaitFor([] {
+    return common::DefaultRegistry().Exposition().find("tessera_raft_learners{group=\"1\"} 1") !=
+           std::string::npos;
+  }));
 }
 
 // The V1 paths (add learner with context, promotion without) both stamp from the ConfState.

@@ -90,6 +90,9 @@ struct DriverMetrics {
   common::Family<common::Counter>* snapshots_installed;
   common::Family<common::Gauge>* snapshot_index;
   common::Family<common::Counter>* join_role_violation;
+  common::Family<common::Gauge>* voters;
+  common::Family<common::Gauge>* learners;
+  common::Family<common::Gauge>* is_learner;
   common::Counter* expired_keys_proposed;
   common::Histogram* log_fsync_seconds;
   common::Histogram* log_batch_entries;
@@ -126,6 +129,11 @@ const DriverMetrics& Metrics() {
                     "Index of the group's recorded snapshot (0 if none).", group),
         &r.AddCounter("tessera_raft_join_role_violation_total",
                       "Times a node started with --raftJoinAsLearner found itself a voter.", group),
+        &r.AddGauge("tessera_raft_voters", "Voters in the group's configuration.", group),
+        &r.AddGauge("tessera_raft_learners", "Learners in the group's configuration.", group),
+        &r.AddGauge("tessera_raft_is_learner",
+                    "1 if the local replica is a learner (no vote, not counted in quorums).",
+                    group),
         r.AddCounter("tessera_fsm_active_expire_keys_total",
                      "Expired keys the active expirer proposed for deletion (leader only).")
             .Get(),
@@ -226,6 +234,9 @@ struct Driver::Group {
   // A peer needs a snapshot newer than the recorded one (it joined after it was taken).
   bool snapshot_wanted = false;
   common::Counter* join_role_violation = nullptr;
+  common::Gauge* voters_gauge = nullptr;
+  common::Gauge* learners_gauge = nullptr;
+  common::Gauge* is_learner_gauge = nullptr;
 };
 
 class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
@@ -493,6 +504,9 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     g->snapshots_installed = m.snapshots_installed->WithLabels(labels);
     g->snapshot_index_gauge = m.snapshot_index->WithLabels(labels);
     g->join_role_violation = m.join_role_violation->WithLabels(labels);
+    g->voters_gauge = m.voters->WithLabels(labels);
+    g->learners_gauge = m.learners->WithLabels(labels);
+    g->is_learner_gauge = m.is_learner->WithLabels(labels);
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
     if (!log.ok()) return log.status();
     g->log = *std::move(log);
@@ -1266,6 +1280,9 @@ void Driver::PublishStatus() {
       g->leader_gauge_id = st.leader;
     }
     g->state_gauge->Set(RaftStateValue(st.role));
+    g->voters_gauge->Set(static_cast<double>(st.conf_state.voters.size()));
+    g->learners_gauge->Set(static_cast<double>(st.conf_state.learners.size()));
+    g->is_learner_gauge->Set(st.conf_state.IsLearner(options_.node_id) ? 1 : 0);
     fresh.emplace(gid, std::move(st));
   }
   std::lock_guard<std::mutex> lock(status_mu_);
