@@ -5,8 +5,11 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/metrics.h"
+#include "shard/admin/admin_auth.h"
+#include "shard/admin/raft_admin_service.h"
 #include "shard/config/config_errc.h"
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
@@ -47,6 +50,24 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (const std::string& w : membership->warnings) spdlog::warn("{}", w);
+  std::string admin_token;
+  if (!flags->admin_token_file.empty()) {
+    absl::StatusOr<std::string> token = LoadAdminToken(flags->admin_token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "tessera-shard: %s\n", std::string(token.status().message()).c_str());
+      return kExitUsage;
+    }
+    admin_token = *std::move(token);
+  }
+  if (absl::Status s =
+          CheckAdminExposure(membership->groups, !admin_token.empty(), flags->admin_insecure);
+      !s.ok()) {
+    std::fprintf(stderr, "tessera-shard: %s\n", std::string(s.message()).c_str());
+    return kExitUsage;
+  }
+  if (flags->admin_insecure && admin_token.empty()) {
+    spdlog::warn("--adminInsecure: RaftAdmin accepts calls without a token on every listener");
+  }
   // Signals are handled by sigwait on this thread only; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -91,6 +112,23 @@ int main(int argc, char** argv) {
     spdlog::error("cannot open raft groups: {}", Str(driver.status()));
     // A declaration that contradicts the stored membership is a configuration error.
     return GetConfigErrc(driver.status()) != ConfigErrc::kOk ? kExitUsage : kExitRuntime;
+  }
+  // RaftAdmin on every group listener (spec/membership.md §8), registered before the
+  // transport starts with the driver. Declared after the driver: destroyed after it stops.
+  AdminDirectory::Options admin_options;
+  admin_options.local_node = membership->node_id;
+  admin_options.local_raft_id = membership->raft_id;
+  admin_options.local_listeners = membership->groups;
+  admin_options.redis_map = membership->redis_map;
+  admin_options.token = admin_token;
+  for (const auto& [gid, address] : membership->groups) {
+    admin_options.engines[gid] = (*driver)->Admin(gid);
+  }
+  AdminDirectory admin_directory(std::move(admin_options));
+  std::vector<std::unique_ptr<RaftAdminService>> admin_services;
+  for (const auto& [gid, address] : membership->groups) {
+    admin_services.push_back(std::make_unique<RaftAdminService>(gid, address, &admin_directory));
+    transport->RegisterGroupService(gid, admin_services.back().get());
   }
   if (absl::Status s = (*driver)->Start(); !s.ok()) {
     spdlog::error("cannot start: {}", Str(s));

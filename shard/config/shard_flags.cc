@@ -52,6 +52,11 @@ constexpr std::array kFlagDefs = {
     FlagDef{"requirepass", Kind::kString, false, "PASSWORD",
             "Redis clients must AUTH with this password (user default) before other commands "
             "(empty: no password)"},
+    FlagDef{"adminTokenFile", Kind::kString, false, "FILE",
+            "File holding the token every RaftAdmin call must present on a non-loopback "
+            "listener (authorization: Bearer <token>)"},
+    FlagDef{"adminInsecure", Kind::kBool, false, "",
+            "Serve RaftAdmin on non-loopback listeners without a token (explicitly insecure)"},
     FlagDef{"raftSnapshotCount", Kind::kUint, false, "N",
             "Applied entries between snapshots of a group (default 10000)"},
     FlagDef{"raftLogRetainEntries", Kind::kUint, false, "N",
@@ -267,6 +272,8 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
   out.raft_redis_map = text("raftRedisMap");
   out.metrics_address = text("metricsAddress");
   out.requirepass = text("requirepass");
+  out.admin_token_file = text("adminTokenFile");
+  out.admin_insecure = flag("adminInsecure");
   for (auto [name, field] :
        {std::pair{"raftSnapshotCount", &out.raft_snapshot_count},
         std::pair{"raftLogRetainEntries", &out.raft_log_retain_entries},

@@ -28,8 +28,10 @@ struct ShardFlags {
 
   std::string data_dir;
   std::string redis_address;
-  std::string metrics_address;  // empty: no /metrics listener
-  std::string requirepass;      // empty: no AUTH required
+  std::string metrics_address;   // empty: no /metrics listener
+  std::string requirepass;       // empty: no AUTH required
+  std::string admin_token_file;  // --adminTokenFile, empty: no admin token
+  bool admin_insecure = false;   // --adminInsecure: non-loopback admin without a token
 
   uint64_t raft_snapshot_count = 10000;  // applied entries between snapshots
   uint64_t raft_log_retain_entries = 5000;

@@ -273,3 +273,23 @@ TEST_F(ShardFlagsTest, HelpExplainsEveryFlag) {
 
 }  // namespace
 }  // namespace tessera::shard
+
+namespace tessera::shard {
+namespace {
+
+TEST(ShardAdminFlagsTest, AdminTokenFileAndInsecure) {
+  std::vector<std::string> args = {"tessera-shard",    "--raftId",       "n1",
+                                   "--raftGroups",     "1=127.0.0.1:1",  "--dataDir",
+                                   "/tmp/x",           "--redisAddress", "127.0.0.1:2",
+                                   "--adminTokenFile", "/etc/token",     "--adminInsecure"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  absl::StatusOr<ShardFlags> flags =
+      ParseShardFlags(static_cast<int>(argv.size()), argv.data(), nullptr);
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->admin_token_file, "/etc/token");
+  EXPECT_TRUE(flags->admin_insecure);
+}
+
+}  // namespace
+}  // namespace tessera::shard

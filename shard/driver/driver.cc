@@ -17,6 +17,8 @@
 #include "shard/data/gc.h"
 #include "shard/data/resp_reply.h"
 #include "shard/driver/bootstrap.h"
+#include "shard/driver/membership_change.h"
+#include "shard/driver/restore.h"
 #include "shard/driver/validate_open.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
@@ -29,6 +31,11 @@ namespace tessera::shard {
 namespace {
 
 constexpr absl::string_view kNotLeaderPayloadUrl = "tessera.shard/not_leader";
+// How long the driver keeps an admin call's waiter when the caller set no deadline.
+constexpr std::chrono::minutes kMaxAdminWait{5};
+
+// --raftJoinAsLearner alarms of every driver in the process (JoinRoleViolationCount).
+std::atomic<uint64_t> g_join_role_violations{0};
 constexpr std::chrono::milliseconds kSweepInterval{10};
 // After a failed snapshot write the group waits this long before trying again.
 constexpr std::chrono::seconds kSnapshotRetryDelay{10};
@@ -83,6 +90,10 @@ struct DriverMetrics {
   common::Family<common::Counter>* snapshots_created;
   common::Family<common::Counter>* snapshots_installed;
   common::Family<common::Gauge>* snapshot_index;
+  common::Family<common::Counter>* join_role_violation;
+  common::Family<common::Gauge>* voters;
+  common::Family<common::Gauge>* learners;
+  common::Family<common::Gauge>* is_learner;
   common::Counter* expired_keys_proposed;
   common::Histogram* log_fsync_seconds;
   common::Histogram* log_batch_entries;
@@ -117,6 +128,13 @@ const DriverMetrics& Metrics() {
                       "Snapshots received from a leader and restored.", group),
         &r.AddGauge("tessera_raft_snapshot_index",
                     "Index of the group's recorded snapshot (0 if none).", group),
+        &r.AddCounter("tessera_raft_join_role_violation_total",
+                      "Times a node started with --raftJoinAsLearner found itself a voter.", group),
+        &r.AddGauge("tessera_raft_voters", "Voters in the group's configuration.", group),
+        &r.AddGauge("tessera_raft_learners", "Learners in the group's configuration.", group),
+        &r.AddGauge("tessera_raft_is_learner",
+                    "1 if the local replica is a learner (no vote, not counted in quorums).",
+                    group),
         r.AddCounter("tessera_fsm_active_expire_keys_total",
                      "Expired keys the active expirer proposed for deletion (leader only).")
             .Get(),
@@ -193,6 +211,34 @@ struct Driver::Group {
   std::optional<ColdStartDecision> cold_start;
   std::string expire_cursor;  // where the active expirer continues (a metadata key)
   std::string gc_cursor;      // at or before the head of the garbage queue (data/gc.h)
+
+  // Membership administration (§7, §8).
+  struct PendingChange {
+    uint64_t index;  // of the proposed conf-change entry
+    uint64_t term;   // it was proposed in
+    Clock::time_point deadline;
+    std::function<void(absl::StatusOr<uint64_t>)> done;
+  };
+  struct PendingTransfer {
+    raft::NodeId target;
+    Clock::time_point deadline;
+    std::function<void(absl::StatusOr<raft::NodeId>)> done;
+  };
+  std::optional<PendingChange> pending_change;
+  std::optional<PendingTransfer> pending_transfer;
+  Clock::time_point last_leader_contact{};
+  bool bootstrap_era = false;
+  std::string bootstrap_list_hash;
+  std::shared_ptr<const ClusterConfiguration> configuration;
+  bool join_alarm_fired = false;  // the §7.6 latch: at most one alarm per Open
+  bool self_learner = false;      // this node was a learner at the last alarm hook
+  bool initialized = false;       // meta:initialized is durable (or staged in this iteration)
+  // A peer needs a snapshot newer than the recorded one (it joined after it was taken).
+  bool snapshot_wanted = false;
+  common::Counter* join_role_violation = nullptr;
+  common::Gauge* voters_gauge = nullptr;
+  common::Gauge* learners_gauge = nullptr;
+  common::Gauge* is_learner_gauge = nullptr;
 };
 
 class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
@@ -225,6 +271,172 @@ class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
   std::map<std::pair<GroupId, uint64_t>, int> counts_;
 };
 
+namespace {
+
+// One admin call's result, set once by the driver thread (or a refusal), awaited by the caller
+// within its context. The driver may finish after the caller gave up; the result is dropped.
+template <typename T>
+class AdminCall {
+ public:
+  void Set(absl::StatusOr<T> result) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (result_.has_value()) return;
+      result_.emplace(std::move(result));
+    }
+    cv_.notify_all();
+  }
+  absl::StatusOr<T> Wait(const CallContext& ctx) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!result_.has_value()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (ctx.IsCancelled()) return AdminError(AdminErrc::kCanceled, "the caller cancelled");
+      if (now >= ctx.deadline) {
+        return AdminError(AdminErrc::kDeadlineExceeded,
+                          "deadline passed; a change may still commit: re-read Configuration");
+      }
+      // Short slices: cancellation is polled, not signalled.
+      cv_.wait_until(lock, std::min(ctx.deadline, now + std::chrono::milliseconds(20)));
+    }
+    return *result_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<absl::StatusOr<T>> result_;
+};
+
+absl::Status ValidateServerArgs(std::string_view raft_id, std::string_view address,
+                                bool need_address) {
+  if (raft_id.empty()) return AdminError(AdminErrc::kInvalidArgument, "empty server id");
+  if (absl::Status s = ParseRaftId(raft_id); !s.ok()) {
+    return AdminError(AdminErrc::kInvalidArgument, std::string(s.message()));
+  }
+  if (need_address) {
+    if (address.empty()) return AdminError(AdminErrc::kInvalidArgument, "empty server address");
+    if (absl::Status s = ParseAddress("address", address); !s.ok()) {
+      return AdminError(AdminErrc::kInvalidArgument, std::string(s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The core says "conf change pending"; the admin surface says membership change (§7.1).
+absl::Status ChangeError(const absl::Status& s) {
+  if (raft::RaftErrcOf(s) == raft::RaftErrc::kConfChangePending) {
+    return AdminError(AdminErrc::kMembershipChangePending, std::string(s.message()));
+  }
+  return s;
+}
+
+}  // namespace
+
+class Driver::GroupAdmin final : public RaftAdmin {
+ public:
+  GroupAdmin(Driver* driver, GroupId gid) : driver_(driver), gid_(gid) {}
+
+  absl::StatusOr<AdminStatus> Status(const CallContext& ctx) override {
+    auto call = std::make_shared<AdminCall<AdminStatus>>();
+    driver_->EnqueueAdmin(
+        AdminRequest{gid_, [this, call](Group& g) { call->Set(driver_->AdminStatusOf(g)); },
+                     [call](absl::Status s) { call->Set(std::move(s)); }});
+    return call->Wait(ctx);
+  }
+
+  absl::StatusOr<ClusterConfiguration> Configuration(const CallContext&) override {
+    return driver_->Configuration(gid_);
+  }
+
+  absl::StatusOr<uint64_t> AddVoter(const CallContext& ctx, std::string_view raft_id,
+                                    std::string_view address, uint64_t previous_index) override {
+    if (absl::Status s = ValidateServerArgs(raft_id, address, true); !s.ok()) return s;
+    return Change(ctx, ChangeRequest{ChangeKind::kAddVoter, MakeServer(raft_id, address, true),
+                                     previous_index});
+  }
+
+  absl::StatusOr<uint64_t> AddLearner(const CallContext& ctx, std::string_view raft_id,
+                                      std::string_view address, uint64_t previous_index) override {
+    if (absl::Status s = ValidateServerArgs(raft_id, address, true); !s.ok()) return s;
+    return Change(ctx, ChangeRequest{ChangeKind::kAddLearner, MakeServer(raft_id, address, false),
+                                     previous_index});
+  }
+
+  absl::StatusOr<uint64_t> PromoteLearner(const CallContext& ctx, std::string_view raft_id,
+                                          uint64_t previous_index, uint64_t min_applied_index,
+                                          bool skip_min_applied_check) override {
+    // §7.2 step 1, on whichever node was asked.
+    if (raft_id.empty()) return AdminError(AdminErrc::kInvalidArgument, "empty server id");
+    if (min_applied_index == 0 && !skip_min_applied_check) {
+      return raft::RaftError(raft::RaftErrc::kPromoteLearnerMinAppliedZero,
+                             "min_applied_index is required unless skip_min_applied_check=true");
+    }
+    if (absl::Status s = ValidateServerArgs(raft_id, {}, false); !s.ok()) return s;
+    return Change(ctx, ChangeRequest{ChangeKind::kPromote, MakeServer(raft_id, {}, true),
+                                     previous_index, min_applied_index, skip_min_applied_check});
+  }
+
+  absl::StatusOr<uint64_t> RemoveServer(const CallContext& ctx, std::string_view raft_id,
+                                        uint64_t previous_index) override {
+    if (absl::Status s = ValidateServerArgs(raft_id, {}, false); !s.ok()) return s;
+    return Change(
+        ctx, ChangeRequest{ChangeKind::kRemove, MakeServer(raft_id, {}, true), previous_index});
+  }
+
+  absl::StatusOr<std::string> TransferLeadership(const CallContext& ctx,
+                                                 const TransferRequest& request) override {
+    if (!request.target.raft_id.empty()) {
+      if (absl::Status s = ValidateServerArgs(request.target.raft_id, {}, false); !s.ok()) return s;
+    }
+    for (const TransferTarget& t : request.candidates) {
+      if (absl::Status s = ValidateServerArgs(t.raft_id, {}, false); !s.ok()) return s;
+    }
+    auto call = std::make_shared<AdminCall<raft::NodeId>>();
+    const Clock::time_point deadline = DriverDeadline(ctx);
+    driver_->EnqueueAdmin(AdminRequest{
+        gid_,
+        [this, call, request, deadline](Group& g) {
+          driver_->StartTransfer(g, request, deadline, [call](absl::StatusOr<raft::NodeId> r) {
+            call->Set(std::move(r));
+          });
+        },
+        [call](absl::Status s) { call->Set(std::move(s)); }});
+    absl::StatusOr<raft::NodeId> id = call->Wait(ctx);
+    if (!id.ok()) return id.status();
+    absl::StatusOr<ClusterConfiguration> conf = driver_->Configuration(gid_);
+    if (conf.ok()) {
+      for (const Server& s : conf->servers) {
+        if (s.node_id == *id) return s.raft_id;
+      }
+    }
+    return absl::StrCat(absl::Hex(*id, absl::kZeroPad16));
+  }
+
+ private:
+  static Server MakeServer(std::string_view raft_id, std::string_view address, bool voter) {
+    return Server{DeriveNodeId(raft_id), std::string(raft_id), std::string(address), voter};
+  }
+  static Clock::time_point DriverDeadline(const CallContext& ctx) {
+    return std::min(ctx.deadline, Clock::now() + kMaxAdminWait);
+  }
+
+  absl::StatusOr<uint64_t> Change(const CallContext& ctx, ChangeRequest change) {
+    auto call = std::make_shared<AdminCall<uint64_t>>();
+    const Clock::time_point deadline = DriverDeadline(ctx);
+    driver_->EnqueueAdmin(AdminRequest{
+        gid_,
+        [this, call, change, deadline](Group& g) {
+          driver_->StartMembershipChange(
+              g, change, deadline, [call](absl::StatusOr<uint64_t> r) { call->Set(std::move(r)); });
+        },
+        [call](absl::Status s) { call->Set(std::move(s)); }});
+    return call->Wait(ctx);
+  }
+
+  Driver* const driver_;
+  const GroupId gid_;
+};
+
 absl::Status NotLeaderError(GroupId gid, raft::NodeId leader) {
   absl::Status s =
       raft::RaftError(raft::RaftErrc::kNotLeader,
@@ -251,6 +463,7 @@ DriverOptions DriverOptionsFromMembership(const MembershipConfig& config) {
   options.node_id = config.node_id;
   options.groups = config.groups;
   options.bootstrap_lists = config.bootstrap_lists;
+  options.join_as_learner = config.join_as_learner;
   return options;
 }
 
@@ -292,6 +505,10 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     g->snapshots_created = m.snapshots_created->WithLabels(labels);
     g->snapshots_installed = m.snapshots_installed->WithLabels(labels);
     g->snapshot_index_gauge = m.snapshot_index->WithLabels(labels);
+    g->join_role_violation = m.join_role_violation->WithLabels(labels);
+    g->voters_gauge = m.voters->WithLabels(labels);
+    g->learners_gauge = m.learners->WithLabels(labels);
+    g->is_learner_gauge = m.is_learner->WithLabels(labels);
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
     if (!log.ok()) return log.status();
     g->log = *std::move(log);
@@ -382,6 +599,29 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     c.seed = opts.seed ^ (gid * 0x9e3779b97f4a7c15ULL) ^ RandomU64();
     if (absl::Status s = c.Validate(); !s.ok()) return s;
     g->node = std::make_unique<raft::RawNode>(c);
+
+    // Status's bootstrap_era and bootstrap_list_hash (§4): the record's hash, else the
+    // declared list's.
+    std::string era;
+    rs = engine->db()->Get(rocksdb::ReadOptions(), engine->meta(),
+                           MetaKey(gid, meta::kBootstrapEra), &era);
+    g->bootstrap_era = rs.ok() && era == std::string(1, '\x01');
+    std::string boot;
+    rs = engine->db()->Get(rocksdb::ReadOptions(), engine->meta(), MetaKey(gid, meta::kBootstrap),
+                           &boot);
+    if (rs.ok()) {
+      absl::StatusOr<BootstrapRecord> record = DecodeBootstrapRecord(boot);
+      if (record.ok()) g->bootstrap_list_hash = ListHashHex(record->list_hash);
+    } else if (auto list = opts.bootstrap_lists.find(gid); list != opts.bootstrap_lists.end()) {
+      g->bootstrap_list_hash = ListHashHex(ListHash(list->second));
+    }
+    std::string initialized;
+    g->initialized = engine->db()
+                         ->Get(rocksdb::ReadOptions(), engine->meta(),
+                               MetaKey(gid, meta::kInitialized), &initialized)
+                         .ok();
+    d->RefreshConfiguration(*g);
+    d->admins_.emplace(gid, std::make_unique<GroupAdmin>(d.get(), gid));
   }
 
   Driver* self = d.get();
@@ -432,6 +672,10 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
       },
   });
   d->PublishStatus();
+  // §7.6 hook at Open: a mis-joined node that restarts has nothing left to replay.
+  for (auto& [gid, g] : d->groups_) {
+    d->AlarmIfJoinedAsVoter(*g, g->node->raft().tracker().conf_state(), g->peers.index);
+  }
   return d;
 }
 
@@ -588,13 +832,14 @@ void Driver::Run() {
     std::deque<InboundSnapshot> snapshots;
     std::vector<SnapshotStatus> statuses;
     std::deque<SnapshotDone> done;
+    std::deque<AdminRequest> admin;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!more_ready) {
         wake_.wait_until(lock, next_tick, [this] {
           return stop_ || !inbound_.empty() || !requests_.empty() || !unreachable_.empty() ||
                  !inbound_snapshots_.empty() || !snapshot_status_.empty() ||
-                 !snapshots_done_.empty();
+                 !snapshots_done_.empty() || !admin_requests_.empty();
         });
       }
       if (stop_) break;
@@ -604,6 +849,7 @@ void Driver::Run() {
       snapshots.swap(inbound_snapshots_);
       statuses.swap(snapshot_status_);
       done.swap(snapshots_done_);
+      admin.swap(admin_requests_);
     }
     for (const SnapshotStatus& st : statuses) {
       if (auto it = groups_.find(st.gid); it != groups_.end()) {
@@ -628,6 +874,14 @@ void Driver::Run() {
     // (b) peer messages, (c) client requests.
     StepInbound(inbound, unreachable);
     for (Request& r : requests) HandleRequest(r);
+    for (AdminRequest& r : admin) {
+      auto it = groups_.find(r.gid);
+      if (it == groups_.end()) {
+        r.fail(absl::NotFoundError(absl::StrCat("group ", r.gid, " not hosted")));
+      } else {
+        r.run(*it->second);
+      }
+    }
     // (d)-(g).
     ProcessReady();
     MaybeScheduleSnapshots(now);
@@ -643,7 +897,12 @@ void Driver::Run() {
       ExpireWaiters(now);
       next_sweep = now + kSweepInterval;
     }
+    CheckTransfers(Clock::now());
     PublishStatus();
+    // After the publish: a caller whose change completed reads it in Configuration().
+    std::vector<std::function<void()>> admin_done;
+    admin_done.swap(admin_done_);
+    for (auto& finish : admin_done) finish();
     more_ready = std::any_of(groups_.begin(), groups_.end(),
                              [](const auto& kv) { return kv.second->node->HasReady(); });
   }
@@ -664,6 +923,7 @@ void Driver::StepInbound(std::deque<GroupMessage>& inbound,
       spdlog::error("group {}: step {} from {:016x}: {}", gm.group, raft::MessageTypeName(type),
                     from, s.ToString());
     }
+    if (from == it->second->node->raft().lead()) it->second->last_leader_contact = Clock::now();
   }
   for (const auto& [gid, node] : unreachable) {
     if (auto it = groups_.find(gid); it != groups_.end()) it->second->node->ReportUnreachable(node);
@@ -699,6 +959,11 @@ void Driver::HandleRequest(Request& r) {
     if (s.ok()) g.reads_awaiting_index.emplace(std::move(ctx), std::move(r.waiter));
   }
   if (!s.ok()) {
+    if (g.pending_transfer.has_value() && raft::RaftErrcOf(s) == raft::RaftErrc::kProposalDropped) {
+      // §8: during a transfer client proposals get NOT_LEADER, hinting the transferee.
+      r.waiter.Complete(NotLeaderError(g.gid, g.pending_transfer->target), {});
+      return;
+    }
     r.waiter.Complete(IsNotLeader(s) ? NotLeaderError(g.gid, g.node->raft().lead()) : s, {});
   }
 }
@@ -736,6 +1001,12 @@ void Driver::ProcessReady() {
               EncodePeersRecord(StampSuffrage(*peers, rd.snapshot.metadata.conf_state, index)));
         }
       }
+    }
+    if (!g->initialized &&
+        (!rd.entries.empty() || !rd.hard_state.IsEmpty() || !rd.snapshot.IsEmpty())) {
+      // §4: a joiner's first persisted raft state carries `initialized` in its batch.
+      log_batch.Put(engine_->meta(), MetaKey(gid, meta::kInitialized), std::string(1, '\x01'));
+      g->initialized = true;
     }
     if (absl::Status s = g->log->StageAppend(log_batch, rd.entries); !s.ok()) {
       Fatal(absl::StrCat("group ", gid, ": stage append: ", s.ToString()));
@@ -896,33 +1167,46 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
         Fatal(absl::StrCat("group ", g.gid, ": committed conf change at ", e.index,
                            " does not decode"));
       }
+      // §7.4: (1) the core, (2) the next peers with suffrage stamped from its ConfState,
+      // (3) conf_state, peers and bootstrap_era in the batch of the applied index, (4) memory.
       const raft::ConfState cs = g.node->ApplyConfChange(cc);
-      // conf_state, peers and bootstrap_era ride in the batch of the applied index.
+      std::string problem;
+      g.peers = NextPeersAfterConfChange(g.peers, cc, cs, e.index, &problem);
+      if (!problem.empty())
+        spdlog::error("group {}: conf change at {}: {}", g.gid, e.index, problem);
       batch.Put(meta_cf, MetaKey(g.gid, meta::kConfState),
                 EncodeConfStateRecord(ConfStateRecord{e.index, cs}));
-      auto& peers = g.peers.peers;
-      std::erase_if(peers, [&](const Server& s) { return s.node_id == cc.node_id; });
-      if (cc.type != raft::ConfChangeType::kRemoveNode) {
-        absl::StatusOr<Server> server = DecodeConfChangeContext(cc.context);
-        if (server.ok() && server->node_id == cc.node_id &&
-            DeriveNodeId(server->raft_id) == cc.node_id && !server->raft_id.empty() &&
-            server->raft_id.size() <= kMaxRaftIdLength && !server->address.empty() &&
-            server->address.size() <= kMaxAddressLength) {
-          server->voter = cs.IsVoter(cc.node_id);
-          transport_->SetPeerAddress(g.gid, cc.node_id, server->address);
-          peers.push_back(*std::move(server));
-          std::sort(peers.begin(), peers.end(),
-                    [](const Server& x, const Server& y) { return x.node_id < y.node_id; });
-        } else {
-          spdlog::error(
-              "group {}: conf change at {} has an unusable context; peer {:016x} has "
-              "no address",
-              g.gid, e.index, cc.node_id);
-        }
-      }
-      g.peers.index = e.index;
       batch.Put(meta_cf, MetaKey(g.gid, meta::kPeers), EncodePeersRecord(g.peers));
       batch.Put(meta_cf, MetaKey(g.gid, meta::kBootstrapEra), std::string(1, '\0'));
+      for (const Server& server : g.peers.peers) {
+        if (server.node_id == cc.node_id) {
+          transport_->SetPeerAddress(g.gid, server.node_id, server.address);
+        }
+      }
+      g.bootstrap_era = false;
+      RefreshConfiguration(g);
+      spdlog::info("group {}: conf change at {} applied: {} {:016x}; {} voter(s), {} learner(s)",
+                   g.gid, e.index,
+                   cc.type == raft::ConfChangeType::kRemoveNode       ? "remove"
+                   : cc.type == raft::ConfChangeType::kAddLearnerNode ? "add learner"
+                                                                      : "add voter",
+                   cc.node_id, cs.voters.size(), cs.learners.size());
+      AlarmIfJoinedAsVoter(g, cs, e.index);
+    }
+    if (g.pending_change.has_value() && e.index >= g.pending_change->index) {
+      // Resolved at apply: our entry, or another leader's entry in its place.
+      Group::PendingChange pending = *std::move(g.pending_change);
+      g.pending_change.reset();
+      absl::StatusOr<uint64_t> outcome =
+          e.index == pending.index && e.term == pending.term &&
+                  e.type == raft::EntryType::kConfChange
+              ? absl::StatusOr<uint64_t>(e.index)
+              : absl::StatusOr<uint64_t>(AdminError(
+                    AdminErrc::kMembershipChangeLost,
+                    absl::StrCat("entry ", pending.index,
+                                 " was replaced after a leader change; re-read Configuration")));
+      admin_done_.push_back(
+          [done = std::move(pending.done), outcome = std::move(outcome)] { done(outcome); });
     }
     applied.push_back(Applied{*std::move(a), std::move(reply)});
   }
@@ -961,6 +1245,14 @@ void Driver::ExpireWaiters(Clock::time_point now) {
   for (Waiter& w : expired) {
     w.Complete(absl::DeadlineExceededError("request deadline passed before it was applied"), {});
   }
+  for (auto& [gid, g] : groups_) {
+    if (g->pending_change.has_value() && g->pending_change->deadline <= now) {
+      auto done = std::move(g->pending_change->done);
+      g->pending_change.reset();
+      done(AdminError(AdminErrc::kDeadlineExceeded,
+                      "conf change not applied in time; it may still commit"));
+    }
+  }
 }
 
 void Driver::PublishStatus() {
@@ -979,6 +1271,7 @@ void Driver::PublishStatus() {
     st.snapshot_index = g->snapshot_index;
     st.first_index = g->log->FirstIndex();
     st.cold_start = g->cold_start;
+    st.configuration = g->configuration;
     g->term_gauge->Set(static_cast<double>(st.term));
     g->commit_gauge->Set(static_cast<double>(st.commit));
     g->applied_gauge->Set(static_cast<double>(st.applied));
@@ -994,6 +1287,9 @@ void Driver::PublishStatus() {
       g->leader_gauge_id = st.leader;
     }
     g->state_gauge->Set(RaftStateValue(st.role));
+    g->voters_gauge->Set(static_cast<double>(st.conf_state.voters.size()));
+    g->learners_gauge->Set(static_cast<double>(st.conf_state.learners.size()));
+    g->is_learner_gauge->Set(st.conf_state.IsLearner(options_.node_id) ? 1 : 0);
     fresh.emplace(gid, std::move(st));
   }
   std::lock_guard<std::mutex> lock(status_mu_);
@@ -1016,6 +1312,24 @@ void Driver::FailAll(const absl::Status& status) {
     g->reads_awaiting_apply.clear();
   }
   for (Waiter& w : pending) w.Complete(status, {});
+  std::deque<AdminRequest> admin;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    admin.swap(admin_requests_);
+  }
+  for (AdminRequest& r : admin) r.fail(status);
+  for (auto& [gid, g] : groups_) {
+    if (g->pending_change.has_value()) {
+      auto done = std::move(g->pending_change->done);
+      g->pending_change.reset();
+      done(status);
+    }
+    if (g->pending_transfer.has_value()) {
+      auto done = std::move(g->pending_transfer->done);
+      g->pending_transfer.reset();
+      done(status);
+    }
+  }
 }
 
 void Driver::SendMessages(std::vector<GroupMessage> out) {
@@ -1028,6 +1342,18 @@ void Driver::SendMessages(std::vector<GroupMessage> out) {
     }
     Group& g = *groups_.at(gm.group);
     const uint64_t index = gm.message.snapshot.metadata.index;
+    const raft::ConfState& snap_conf = gm.message.snapshot.metadata.conf_state;
+    if (!snap_conf.IsVoter(gm.message.to) && !snap_conf.IsLearner(gm.message.to)) {
+      // A member added after this snapshot would refuse it (not in its ConfState): take a
+      // fresh one that names it; the core asks again and gets the new record.
+      if (!g.snapshot_wanted) {
+        spdlog::info("group {}: snapshot {} predates member {:016x}; taking a fresh snapshot",
+                     g.gid, index, gm.message.to);
+      }
+      g.snapshot_wanted = true;
+      g.node->ReportSnapshot(gm.message.to, /*failed=*/true);
+      continue;
+    }
     if (options_.data_dir.empty()) {
       spdlog::error("group {}: cannot send snapshot {} without a data directory", g.gid, index);
       g.node->ReportSnapshot(gm.message.to, /*failed=*/true);
@@ -1094,6 +1420,22 @@ void Driver::InstallSnapshot(Group& g, const raft::Snapshot& snap) {
       transport_->SetPeerAddress(g.gid, server.node_id, server.address);
     }
   }
+  std::string era;
+  rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),
+                          MetaKey(g.gid, meta::kBootstrapEra), &era);
+  g.bootstrap_era = rs.ok() && era == std::string(1, '\x01');
+  RefreshConfiguration(g);
+  if (g.pending_change.has_value() && index >= g.pending_change->index) {
+    // The snapshot covers the entry; whether it was ours is unknown here.
+    auto done = std::move(g.pending_change->done);
+    g.pending_change.reset();
+    admin_done_.push_back([done = std::move(done), index] {
+      done(AdminError(
+          AdminErrc::kMembershipChangeLost,
+          absl::StrCat("a snapshot at ", index, " replaced the log; re-read Configuration")));
+    });
+  }
+  AlarmIfJoinedAsVoter(g, snap.metadata.conf_state, index);
   g.snapshot_index = index;
   g.recorded_snapshot.store(index);
   g.snapshot_index_gauge->Set(static_cast<double>(index));
@@ -1109,7 +1451,9 @@ void Driver::MaybeScheduleSnapshots(Clock::time_point now) {
   for (auto& [gid, g] : groups_) {
     if (g->snapshot_in_progress || now < g->next_snapshot_attempt) continue;
     const uint64_t applied = kv_->applied_index(gid);
-    if (applied < g->snapshot_index + options_.snapshot_count) continue;
+    const bool wanted = g->snapshot_wanted && applied > g->snapshot_index;
+    if (applied < g->snapshot_index + options_.snapshot_count && !wanted) continue;
+    g->snapshot_wanted = false;
     // The apply batch of `applied` is written: the view shows the group exactly at it.
     const rocksdb::Snapshot* view = engine_->db()->GetSnapshot();
     g->snapshot_in_progress = true;
@@ -1260,6 +1604,343 @@ void Driver::PruneSnapshotFiles(Group& g) {
   if (!removed.ok()) {
     spdlog::warn("group {}: pruning snapshot files: {}", g.gid, removed.status().ToString());
   }
+}
+
+// ---- Membership administration (spec/membership.md §7, §8) ----
+
+RaftAdmin* Driver::Admin(GroupId gid) const {
+  auto it = admins_.find(gid);
+  return it == admins_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<ClusterConfiguration> Driver::Configuration(GroupId gid) const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  auto it = status_.find(gid);
+  if (it == status_.end()) return absl::NotFoundError(absl::StrCat("group ", gid, " not hosted"));
+  if (it->second.configuration == nullptr) return ClusterConfiguration{};
+  return *it->second.configuration;
+}
+
+uint64_t Driver::JoinRoleViolationCount() { return g_join_role_violations.load(); }
+
+void Driver::EnqueueAdmin(AdminRequest r) {
+  absl::Status refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      refusal = absl::UnavailableError("driver stopped");
+    } else if (admin_requests_.size() >= options_.admin_queue_capacity) {
+      refusal = absl::ResourceExhaustedError("BUSY: driver admin queue full");
+    } else {
+      admin_requests_.push_back(std::move(r));
+    }
+  }
+  if (!refusal.ok()) {
+    r.fail(refusal);
+    return;
+  }
+  wake_.notify_one();
+}
+
+void Driver::RefreshConfiguration(Group& g) {
+  const raft::ConfState& cs = g.node->raft().tracker().conf_state();
+  auto conf = std::make_shared<ClusterConfiguration>();
+  conf->index = g.peers.index;
+  auto add = [&](raft::NodeId id, bool voter) {
+    Server s;
+    s.node_id = id;
+    s.voter = voter;
+    for (const Server& p : g.peers.peers) {
+      if (p.node_id == id) {
+        s.raft_id = p.raft_id;
+        s.address = p.address;
+      }
+    }
+    conf->servers.push_back(std::move(s));
+  };
+  for (raft::NodeId id : cs.voters) add(id, true);
+  for (raft::NodeId id : cs.learners) add(id, false);
+  g.configuration = std::move(conf);
+}
+
+void Driver::AlarmIfJoinedAsVoter(Group& g, const raft::ConfState& conf, uint64_t index) {
+  const bool was_learner = g.self_learner;
+  g.self_learner = conf.IsLearner(options_.node_id);
+  if (!options_.join_as_learner || !conf.IsVoter(options_.node_id) || g.join_alarm_fired) return;
+  g.join_alarm_fired = true;
+  if (was_learner) {
+    // The runbook's path: joined as a learner, caught up, promoted. Not a violation.
+    spdlog::info("group={} node_id={:016x} conf_index={}: promoted from learner to voter", g.gid,
+                 options_.node_id, index);
+    return;
+  }
+  g.join_role_violation->Inc();
+  g_join_role_violations.fetch_add(1);
+  spdlog::error(
+      "group={} node_id={:016x} conf_index={}: joined as voter despite --raftJoinAsLearner "
+      "(alarm only: the node keeps running and counts toward quorum)",
+      g.gid, options_.node_id, index);
+}
+
+absl::Status Driver::AdminNotLeader(const Group& g) const {
+  const raft::NodeId lead = g.node->raft().lead();
+  std::string raft_id;
+  std::string address;
+  for (const Server& s : g.peers.peers) {
+    if (s.node_id == lead) {
+      raft_id = s.raft_id;
+      address = s.address;
+    }
+  }
+  std::string detail = absl::StrCat("group ", g.gid, ": this node does not lead; leader ");
+  if (lead == raft::kNoNode) {
+    absl::StrAppend(&detail, "unknown (election in progress?)");
+  } else {
+    absl::StrAppend(&detail,
+                    raft_id.empty() ? absl::StrCat(absl::Hex(lead, absl::kZeroPad16)) : raft_id);
+    if (!address.empty()) absl::StrAppend(&detail, " at ", address);
+  }
+  absl::Status s = raft::RaftError(raft::RaftErrc::kNotLeader, detail);
+  s.SetPayload(kNotLeaderPayloadUrl, absl::Cord(EncodeU64BE(lead)));
+  if (!address.empty()) SetNotLeaderAddress(&s, address);
+  return s;
+}
+
+void Driver::StartMembershipChange(Group& g, const ChangeRequest& change,
+                                   Clock::time_point deadline,
+                                   std::function<void(absl::StatusOr<uint64_t>)> done) {
+  const raft::Raft& r = g.node->raft();
+  // §7.2 step 2: leader, pending change, previous_index; then the core's own checks.
+  if (r.role() != raft::Role::kLeader) return done(AdminNotLeader(g));
+  const raft::Status st = g.node->GetStatus();
+  if (st.pending_conf_index > st.applied) {
+    return done(AdminError(AdminErrc::kMembershipChangePending,
+                           absl::StrCat("group ", g.gid, ": conf change at ", st.pending_conf_index,
+                                        " not yet applied (applied ", st.applied, ")")));
+  }
+  if (g.pending_change.has_value()) {
+    // The core has nothing pending: the waited-for entry was lost with a leadership change.
+    auto lost = std::move(g.pending_change->done);
+    g.pending_change.reset();
+    lost(AdminError(AdminErrc::kMembershipChangeLost, "superseded; re-read Configuration"));
+  }
+  if (change.previous_index != 0 && change.previous_index != g.peers.index) {
+    return done(AdminError(AdminErrc::kConfigIndexMismatch,
+                           absl::StrCat("group ", g.gid, ": previous_index ", change.previous_index,
+                                        " but the configuration index is ", g.peers.index)));
+  }
+  absl::Status s;
+  switch (change.kind) {
+    case ChangeKind::kPromote:
+      s = g.node->PromoteLearner(change.server.node_id, change.min_applied_index,
+                                 change.skip_min_applied_check);
+      break;
+    case ChangeKind::kAddVoter:
+    case ChangeKind::kAddLearner:
+      s = g.node->ProposeConfChange(raft::ConfChange{
+          change.kind == ChangeKind::kAddVoter ? raft::ConfChangeType::kAddNode
+                                               : raft::ConfChangeType::kAddLearnerNode,
+          change.server.node_id, EncodeConfChangeContext(change.server)});
+      break;
+    case ChangeKind::kRemove:
+      s = g.node->ProposeConfChange(
+          raft::ConfChange{raft::ConfChangeType::kRemoveNode, change.server.node_id, {}});
+      break;
+  }
+  if (!s.ok()) {
+    if (IsNotLeader(s)) return done(AdminNotLeader(g));
+    return done(ChangeError(s));
+  }
+  const uint64_t index = g.node->raft().log().LastIndex();
+  spdlog::info("group {}: proposed membership change for {} ({:016x}) at {}", g.gid,
+               change.server.raft_id, change.server.node_id, index);
+  g.pending_change = Group::PendingChange{index, g.node->raft().term(), deadline, std::move(done)};
+}
+
+void Driver::StartTransfer(Group& g, const TransferRequest& request, Clock::time_point deadline,
+                           std::function<void(absl::StatusOr<raft::NodeId>)> done) {
+  const raft::Raft& r = g.node->raft();
+  if (r.role() != raft::Role::kLeader) return done(AdminNotLeader(g));
+  if (g.pending_transfer.has_value()) {
+    return done(raft::RaftError(raft::RaftErrc::kTransferInProgress,
+                                absl::StrCat("to ", absl::Hex(g.pending_transfer->target))));
+  }
+  const raft::Status st = g.node->GetStatus();
+  if (st.pending_conf_index > st.applied) {
+    return done(raft::RaftError(raft::RaftErrc::kConfChangePending,
+                                absl::StrCat("group ", g.gid, ": conf change at ",
+                                             st.pending_conf_index, " not yet applied")));
+  }
+  const raft::ConfState& cs = st.conf_state;
+  // Named targets: voters, with the configured address when one is given.
+  std::vector<TransferTarget> named;
+  if (!request.target.raft_id.empty()) {
+    named.push_back(request.target);
+  } else {
+    named = request.candidates;
+  }
+  for (const TransferTarget& t : named) {
+    const raft::NodeId id = DeriveNodeId(t.raft_id);
+    if (!cs.IsVoter(id)) {
+      return done(raft::RaftError(raft::RaftErrc::kTransferTargetNotVoter,
+                                  absl::StrCat(t.raft_id, " is not a voter of group ", g.gid)));
+    }
+    if (!t.address.empty()) {
+      std::string configured;
+      for (const Server& s : g.peers.peers) {
+        if (s.node_id == id) configured = s.address;
+      }
+      if (configured != t.address) {
+        return done(AdminError(AdminErrc::kAddressMismatch,
+                               absl::StrCat(t.raft_id, " has address ", configured, " in group ",
+                                            g.gid, ", not ", t.address)));
+      }
+    }
+  }
+  const uint64_t last = st.last_index;
+  auto eligible = [&](raft::NodeId id) {
+    if (!request.gated) return true;
+    auto it = st.progress.find(id);
+    if (it == st.progress.end()) return false;
+    const raft::PeerStatus& p = it->second;
+    return last - std::min(last, p.match) <= request.max_lag &&
+           p.state == raft::ProgressState::kReplicate && p.recent_active;
+  };
+  auto match_of = [&](raft::NodeId id) -> uint64_t {
+    auto it = st.progress.find(id);
+    return it == st.progress.end() ? 0 : it->second.match;
+  };
+  raft::NodeId target = raft::kNoNode;
+  if (!request.target.raft_id.empty()) {
+    target = DeriveNodeId(request.target.raft_id);
+    if (target == options_.node_id) return done(target);  // already leads: a no-op
+  } else if (!named.empty()) {
+    for (const TransferTarget& t : named) {
+      const raft::NodeId id = DeriveNodeId(t.raft_id);
+      if (id == options_.node_id) return done(id);
+      if (eligible(id)) {
+        target = id;
+        break;
+      }
+    }
+  } else {
+    // The most caught-up other voter; ties go to the lowest node id (voters are sorted).
+    for (raft::NodeId id : cs.voters) {
+      if (id == options_.node_id || !eligible(id)) continue;
+      if (target == raft::kNoNode || match_of(id) > match_of(target)) target = id;
+    }
+  }
+  if (target == raft::kNoNode) {
+    return done(raft::RaftError(
+        raft::RaftErrc::kTargetNotCaughtUp,
+        absl::StrCat("group ", g.gid, ": no candidate within max_lag ", request.max_lag,
+                     " of last index ", last, " and replicating")));
+  }
+  if (request.gated && !eligible(target)) {
+    return done(raft::RaftError(
+        raft::RaftErrc::kTargetNotCaughtUp,
+        absl::StrCat("group ", g.gid, ": target lags by ", last - std::min(last, match_of(target)),
+                     " (max_lag ", request.max_lag, ") or is not replicating")));
+  }
+  raft::TransferOptions opts;
+  opts.gated = request.gated;
+  opts.max_lag = request.max_lag;
+  if (absl::Status s = g.node->TransferLeader(target, opts); !s.ok()) {
+    return done(IsNotLeader(s) ? AdminNotLeader(g) : s);
+  }
+  spdlog::info("group {}: transferring leadership to {:016x}", g.gid, target);
+  // The core abandons a transfer after one election timeout; a little slack for the new
+  // leader's first message to arrive.
+  const Clock::time_point timeout =
+      Clock::now() + 2 * options_.election_ticks * options_.tick_interval;
+  g.pending_transfer = Group::PendingTransfer{target, std::min(deadline, timeout), std::move(done)};
+}
+
+void Driver::CheckTransfers(Clock::time_point now) {
+  for (auto& [gid, g] : groups_) {
+    if (!g->pending_transfer.has_value()) continue;
+    const raft::Raft& r = g->node->raft();
+    Group::PendingTransfer& t = *g->pending_transfer;
+    absl::StatusOr<raft::NodeId> outcome;
+    if (r.lead() == t.target) {
+      outcome = t.target;
+    } else if (now >= t.deadline ||
+               (r.role() == raft::Role::kLeader && g->node->GetStatus().lead_transferee == 0)) {
+      outcome = AdminError(
+          AdminErrc::kTransferTimedOut,
+          absl::StrCat("group ", gid, ": leadership did not move to ",
+                       absl::Hex(t.target, absl::kZeroPad16), " within an election timeout"));
+    } else {
+      continue;
+    }
+    auto done = std::move(t.done);
+    g->pending_transfer.reset();
+    done(std::move(outcome));
+  }
+}
+
+AdminStatus Driver::AdminStatusOf(Group& g) const {
+  const raft::Raft& r = g.node->raft();
+  const raft::Status st = g.node->GetStatus();
+  AdminStatus out;
+  const raft::ConfState& cs = st.conf_state;
+  switch (r.role()) {
+    case raft::Role::kLeader:
+      out.role = AdminRole::kLeader;
+      break;
+    case raft::Role::kCandidate:
+    case raft::Role::kPreCandidate:
+      out.role = AdminRole::kCandidate;
+      break;
+    case raft::Role::kFollower:
+      out.role = cs.IsLearner(options_.node_id) ? AdminRole::kLearner : AdminRole::kFollower;
+      break;
+  }
+  out.leader_id = r.lead();
+  for (const Server& s : g.peers.peers) {
+    if (s.node_id == out.leader_id) {
+      out.leader_raft_id = s.raft_id;
+      out.leader_address = s.address;
+    }
+  }
+  if (out.leader_id == options_.node_id) out.leader_address = options_.groups.at(g.gid);
+  out.term = r.term();
+  out.commit_index = r.log().committed();
+  out.applied_index = kv_->applied_index(g.gid);
+  out.last_log_index = r.log().LastIndex();
+  out.last_snapshot_index = g.snapshot_index;
+  out.fsm_pending = out.commit_index > out.applied_index ? out.commit_index - out.applied_index : 0;
+  out.voter_count = cs.voters.size();
+  out.learner_count = cs.learners.size();
+  if (out.role != AdminRole::kLeader && g.last_leader_contact != Clock::time_point{}) {
+    out.last_contact_nanos = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - g.last_leader_contact)
+            .count());
+  }
+  out.configuration_index = g.peers.index;
+  out.pending_conf_change = st.pending_conf_index > st.applied ? st.pending_conf_index : 0;
+  out.lead_transferee = st.lead_transferee;
+  out.bootstrap_era = g.bootstrap_era;
+  out.bootstrap_list_hash = g.bootstrap_list_hash;
+  for (const auto& [id, p] : st.progress) {
+    PeerProgress pp;
+    pp.node_id = id;
+    pp.voter = !cs.IsLearner(id);
+    for (const Server& s : g.peers.peers) {
+      if (s.node_id == id) {
+        pp.raft_id = s.raft_id;
+        pp.address = s.address;
+      }
+    }
+    pp.match = p.match;
+    pp.next = p.next;
+    pp.state = p.state;
+    pp.recent_active = p.recent_active;
+    pp.pending_snapshot_index = p.pending_snapshot;
+    pp.inflight = p.inflight;
+    out.peers.push_back(std::move(pp));
+  }
+  return out;
 }
 
 }  // namespace tessera::shard

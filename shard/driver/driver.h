@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "raft/rawnode.h"
+#include "shard/admin/raft_admin.h"
 #include "shard/config/membership_flags.h"
 #include "shard/driver/cold_start.h"
 #include "shard/driver/shard_state_machine.h"
@@ -65,6 +66,9 @@ struct DriverOptions {
   // interval, one TESSERA.GC entry deleting up to gc_rows_per_entry rows. 0 disables it.
   std::chrono::milliseconds gc_interval{100};
   size_t gc_rows_per_entry = 4096;
+  // --raftJoinAsLearner: an alarm (never a veto) when this node finds itself a voter (§7.6).
+  bool join_as_learner = false;
+  size_t admin_queue_capacity = 64;  // admin calls waiting for the driver thread
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -83,6 +87,8 @@ struct GroupStatus {
   uint64_t snapshot_index = 0;                  // recorded snapshot (0 = none)
   uint64_t first_index = 0;                     // first entry still in the log
   std::optional<ColdStartDecision> cold_start;  // this process's cold-start decision
+  // Members with suffrage and the configuration index; replaced (never mutated) on change.
+  std::shared_ptr<const ClusterConfiguration> configuration;
 };
 
 // Group-commit counters (monotonic).
@@ -134,6 +140,14 @@ class Driver {
   void Read(GroupId gid, Callback done);
 
   absl::StatusOr<GroupStatus> Status(GroupId gid) const;
+  // The group's members with suffrage, as of the last published status (no driver round trip).
+  absl::StatusOr<ClusterConfiguration> Configuration(GroupId gid) const;
+  // The membership API of one hosted group (spec/membership.md §7, §8); null when not hosted.
+  // Calls block their caller (never the driver thread) until done or the context ends. Valid
+  // as long as the driver.
+  RaftAdmin* Admin(GroupId gid) const;
+  // Process-wide total of --raftJoinAsLearner alarms (tessera_raft_join_role_violation_total).
+  static uint64_t JoinRoleViolationCount();
   DriverCounters counters() const;
   // Groups this Open bootstrapped (empty on a restart).
   const std::vector<GroupId>& bootstrapped_groups() const { return bootstrapped_; }
@@ -186,6 +200,23 @@ class Driver {
   };
   // Reference counts of .fsm files being streamed to peers (never pruned mid-send).
   class FileRefs;
+  // RaftAdmin of one group over the driver's admin queue.
+  class GroupAdmin;
+  // Work for the driver thread from an admin call: `run` on the driver thread, or `fail`
+  // (any thread) when it is refused or the driver stops first.
+  struct AdminRequest {
+    GroupId gid;
+    std::function<void(Group&)> run;
+    std::function<void(absl::Status)> fail;
+  };
+  enum class ChangeKind { kAddVoter, kAddLearner, kPromote, kRemove };
+  struct ChangeRequest {
+    ChangeKind kind;
+    Server server;  // node_id, raft_id; address for additions
+    uint64_t previous_index = 0;
+    uint64_t min_applied_index = 0;
+    bool skip_min_applied_check = false;
+  };
 
   Driver(StorageEngine* engine, Transport* transport, DriverOptions options);
 
@@ -224,6 +255,23 @@ class Driver {
   // Proposes TESSERA.GC for groups this node leads that have garbage queued.
   void CollectGarbage();
 
+  // Admin (driver thread). Queues `r`, or fails it at once (stopped, queue full).
+  void EnqueueAdmin(AdminRequest r);
+  void StartMembershipChange(Group& g, const ChangeRequest& change, Clock::time_point deadline,
+                             std::function<void(absl::StatusOr<uint64_t>)> done);
+  void StartTransfer(Group& g, const TransferRequest& request, Clock::time_point deadline,
+                     std::function<void(absl::StatusOr<raft::NodeId>)> done);
+  AdminStatus AdminStatusOf(Group& g) const;
+  // NOT_LEADER naming the known leader's raft id and address.
+  absl::Status AdminNotLeader(const Group& g) const;
+  // Completes transfers whose leadership moved or whose time ran out.
+  void CheckTransfers(Clock::time_point now);
+  void RefreshConfiguration(Group& g);
+  // §7.6: one ERROR and +1 on the counter per Open of a group, when this --raftJoinAsLearner
+  // node is a voter in `conf` without having been a learner at the previous hook of this Open
+  // (a promotion after catching up is the intended path, not a violation).
+  void AlarmIfJoinedAsVoter(Group& g, const raft::ConfState& conf, uint64_t index);
+
   StorageEngine* const engine_;
   Transport* const transport_;
   const DriverOptions options_;
@@ -245,6 +293,10 @@ class Driver {
   std::deque<InboundSnapshot> inbound_snapshots_;
   std::vector<SnapshotStatus> snapshot_status_;
   std::deque<SnapshotDone> snapshots_done_;
+  std::deque<AdminRequest> admin_requests_;
+  // Admin completions of the current iteration, run once its batch is durable (driver thread).
+  std::vector<std::function<void()>> admin_done_;
+  std::map<GroupId, std::unique_ptr<GroupAdmin>> admins_;  // fixed after Open
 
   // The snapshot worker's queue (at most one job per group), guarded by snap_mu_.
   std::mutex snap_mu_;

@@ -16,7 +16,9 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "proto/raft.grpc.pb.h"
 #include "proto/raft.pb.h"
 #include "shard/transport/handler_gate.h"
@@ -51,6 +53,36 @@ bool ShouldLog(uint64_t occurrence) {
 
 std::string WithPort(const std::string& address, int port) {
   return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
+}
+
+// The stream handshake's metadata: "gid=host:port,gid=host:port" of the sender's listeners.
+constexpr char kListenersMetadata[] = "x-tessera-raft-listeners";
+constexpr size_t kMaxListenersMetadata = 16 * 1024;
+
+std::string EncodeListeners(const std::map<GroupId, std::string>& listeners) {
+  std::string out;
+  for (const auto& [group, address] : listeners) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", group, "=", address);
+  }
+  return out;
+}
+
+// Malformed entries are skipped: the handshake is a hint, never a reason to drop a stream.
+std::vector<std::pair<GroupId, std::string>> DecodeListeners(std::string_view text) {
+  std::vector<std::pair<GroupId, std::string>> out;
+  if (text.size() > kMaxListenersMetadata) return out;
+  for (absl::string_view item : absl::StrSplit(absl::string_view(text.data(), text.size()), ',')) {
+    const size_t eq = item.find('=');
+    uint64_t group = 0;
+    if (eq == absl::string_view::npos || !absl::SimpleAtoi(item.substr(0, eq), &group)) continue;
+    absl::string_view address = item.substr(eq + 1);
+    if (group == 0 || address.empty() || address.size() > 255 ||
+        address.find(':') == absl::string_view::npos) {
+      continue;
+    }
+    out.emplace_back(group, std::string(address));
+  }
+  return out;
 }
 
 // Where an outbound message goes and what to report if it does not get there.
@@ -92,6 +124,8 @@ struct GrpcTransport::State {
             [this](const std::string& target) { return OpenChannel(options, target); }) {}
 
   void ReportUnreachable(const std::vector<Destination>& lost);
+  // Fills the addresses of `node` this transport does not know from its stream handshake.
+  void LearnListeners(raft::NodeId node, const std::vector<std::pair<GroupId, std::string>>& ls);
   // False once the transport is stopping: the caller ends the stream.
   bool Deliver(const v1::MessageBatch& batch, const std::string& from_peer);
   std::string PeerTarget(raft::NodeId node) const;
@@ -117,8 +151,10 @@ struct GrpcTransport::State {
   absl::flat_hash_map<raft::NodeId, std::map<GroupId, std::string>> peer_addresses;
   absl::flat_hash_map<raft::NodeId, std::unique_ptr<Peer>> peers;
   std::map<GroupId, std::string> bound_addresses;
-  std::unique_ptr<Service> service;
-  std::unique_ptr<grpc::Server> server;
+  std::string announced_listeners;  // kListenersMetadata of outbound streams, set by Start
+  std::map<GroupId, std::vector<grpc::Service*>> group_services;
+  std::vector<std::unique_ptr<Service>> services;  // one per listener
+  std::vector<std::unique_ptr<grpc::Server>> servers;
 };
 
 // One peer node: a bounded queue filled by Send and a thread that owns the stream to it.
@@ -207,6 +243,12 @@ void GrpcTransport::State::Peer::Run() {
     auto stub = v1::RaftTransport::NewStub(channel);
     grpc::ClientContext context;  // outlives writer (declared first)
     v1::StreamAck ack;
+    {
+      std::lock_guard<std::mutex> lk(state_->mu);
+      if (!state_->announced_listeners.empty()) {
+        context.AddMetadata(kListenersMetadata, state_->announced_listeners);
+      }
+    }
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_) break;
@@ -377,8 +419,18 @@ class GrpcTransport::State::Service final : public v1::RaftTransport::Service {
     }
     state_->counters.streams_accepted.fetch_add(1, std::memory_order_relaxed);
     const std::string peer = context->peer();
+    std::vector<std::pair<GroupId, std::string>> listeners;
+    const auto& metadata = context->client_metadata();
+    if (auto it = metadata.find(kListenersMetadata); it != metadata.end()) {
+      listeners = DecodeListeners(std::string_view(it->second.data(), it->second.size()));
+    }
     v1::MessageBatch batch;
+    bool learned = false;
     while (reader->Read(&batch)) {
+      if (!learned && batch.from_node_id() != raft::kNoNode) {
+        learned = true;
+        state_->LearnListeners(batch.from_node_id(), listeners);
+      }
       if (!state_->Deliver(batch, peer)) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "raft transport stopping");
       }
@@ -468,6 +520,20 @@ void GrpcTransport::State::ReportUnreachable(const std::vector<Destination>& los
   gate.Exit();
 }
 
+void GrpcTransport::State::LearnListeners(
+    raft::NodeId node, const std::vector<std::pair<GroupId, std::string>>& listeners) {
+  if (node == options.local_node) return;
+  std::lock_guard<std::mutex> lk(mu);
+  for (const auto& [group, address] : listeners) {
+    if (!options.listen_addresses.contains(group)) continue;
+    auto [it, inserted] = peer_addresses[node].try_emplace(group, address);
+    if (inserted) {
+      spdlog::info("raft transport: learned node {:#x}'s group {} listener {} from its stream",
+                   node, group, address);
+    }
+  }
+}
+
 std::string GrpcTransport::State::PeerTarget(raft::NodeId node) const {
   std::lock_guard<std::mutex> lk(mu);
   auto it = peer_addresses.find(node);
@@ -507,43 +573,47 @@ absl::Status GrpcTransport::Start() {
   if (o.listen_addresses.empty()) {
     return absl::InvalidArgumentError("raft transport: no listen addresses");
   }
-  s.service = std::make_unique<State::Service>(&s);
-  grpc::ServerBuilder builder;
-  std::vector<int> ports(o.listen_addresses.size(), 0);
-  size_t i = 0;
+  // One server per listener: a call's server tells which group it is for.
   for (const auto& [group, address] : o.listen_addresses) {
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &ports[i++]);
-  }
-  builder.RegisterService(s.service.get());
-  builder.SetMaxReceiveMessageSize(o.max_grpc_message_bytes);
-  builder.SetMaxSendMessageSize(o.max_grpc_message_bytes);
-  // gRPC sets SO_REUSEPORT by default: a second process on our port would silently share
-  // the traffic instead of failing to start.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             static_cast<int>(o.keepalive_time.count()));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                             static_cast<int>(o.keepalive_timeout.count()));
-  // Peers ping every keepalive_time; without this the server answers them with GOAWAY.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             static_cast<int>(o.keepalive_time.count() / 2));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  s.server = builder.BuildAndStart();
-  const bool bound = std::all_of(ports.begin(), ports.end(), [](int p) { return p > 0; });
-  if (s.server == nullptr || !bound) {
-    if (s.server != nullptr) s.server->Shutdown(std::chrono::system_clock::now());
-    s.server.reset();
-    std::string all;
-    for (const auto& [group, address] : o.listen_addresses) {
-      absl::StrAppend(&all, all.empty() ? "" : ",", group, "=", address);
+    auto service = std::make_unique<State::Service>(&s);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service.get());
+    if (auto it = s.group_services.find(group); it != s.group_services.end()) {
+      for (grpc::Service* extra : it->second) builder.RegisterService(extra);
     }
-    return absl::UnavailableError(absl::StrCat("raft transport: cannot listen on ", all));
-  }
-  i = 0;
-  for (const auto& [group, address] : o.listen_addresses) {
-    s.bound_addresses[group] = WithPort(address, ports[i++]);
+    builder.SetMaxReceiveMessageSize(o.max_grpc_message_bytes);
+    builder.SetMaxSendMessageSize(o.max_grpc_message_bytes);
+    // gRPC sets SO_REUSEPORT by default: a second process on our port would silently share
+    // the traffic instead of failing to start.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                               static_cast<int>(o.keepalive_time.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(o.keepalive_timeout.count()));
+    // Peers ping every keepalive_time; without this the server answers them with GOAWAY.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                               static_cast<int>(o.keepalive_time.count() / 2));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    if (server == nullptr || port <= 0) {
+      if (server != nullptr) server->Shutdown(std::chrono::system_clock::now());
+      for (auto& started : s.servers) {
+        started->Shutdown(std::chrono::system_clock::now());
+        started->Wait();
+      }
+      s.servers.clear();
+      s.bound_addresses.clear();
+      return absl::UnavailableError(
+          absl::StrCat("raft transport: cannot listen on ", group, "=", address));
+    }
+    s.services.push_back(std::move(service));
+    s.servers.push_back(std::move(server));
+    s.bound_addresses[group] = WithPort(address, port);
     spdlog::info("raft transport: group {} listening on {}", group, s.bound_addresses[group]);
   }
+  if (o.announce_listeners) s.announced_listeners = EncodeListeners(s.bound_addresses);
   s.started = true;
   return absl::OkStatus();
 }
@@ -560,11 +630,9 @@ void GrpcTransport::Stop() {
   s.snapshot_sender.Stop();
   s.gate.Close();
   for (auto& [node, peer] : s.peers) peer->Stop();
-  if (s.server != nullptr) {
-    // Streams never end on their own: cancel them now rather than wait for a deadline.
-    s.server->Shutdown(std::chrono::system_clock::now());
-    s.server->Wait();
-  }
+  // Streams never end on their own: cancel them now rather than wait for a deadline.
+  for (auto& server : s.servers) server->Shutdown(std::chrono::system_clock::now());
+  for (auto& server : s.servers) server->Wait();
 }
 
 void GrpcTransport::Send(std::vector<GroupMessage> messages) {
@@ -634,6 +702,11 @@ std::string GrpcTransport::BoundAddress(GroupId group) const {
   std::lock_guard<std::mutex> lk(state_->mu);
   auto it = state_->bound_addresses.find(group);
   return it == state_->bound_addresses.end() ? "" : it->second;
+}
+
+void GrpcTransport::RegisterGroupService(GroupId group, grpc::Service* service) {
+  std::lock_guard<std::mutex> lk(state_->mu);
+  state_->group_services[group].push_back(service);
 }
 
 void GrpcTransport::SetSnapshotHandlers(SnapshotHandlers handlers) {

@@ -17,16 +17,26 @@
 #include "shard/transport/raft_codec.h"
 #include "shard/transport/transport.h"
 
+namespace grpc {
+class Service;
+}
+
 namespace tessera::shard {
 
 struct GrpcTransportOptions {
   // This node's raft id (DeriveNodeId); stamped on outbound batches, and inbound messages
   // addressed to another node are refused. kNoNode disables the inbound check (tests).
   raft::NodeId local_node = raft::kNoNode;
-  // Hosted group -> this node's raft listener for it. One grpc::Server serves all of them,
-  // and any listener accepts messages of any hosted group. Port 0 binds an ephemeral port
-  // (see BoundAddress).
+  // Hosted group -> this node's raft listener for it. One grpc::Server per listener, so the
+  // services registered for a group (RaftAdmin) know which group a call is for; any listener
+  // accepts raft messages of any hosted group. Port 0 binds an ephemeral port (see
+  // BoundAddress).
   std::map<GroupId, std::string> listen_addresses;
+  // Stream handshake: outbound streams announce these listeners (group -> address, normally
+  // listen_addresses with ports resolved) so a peer that never had this node's address, such
+  // as a joiner added by AddLearner, can answer. Inbound announcements only fill addresses
+  // the transport does not know yet.
+  bool announce_listeners = true;
 
   size_t peer_queue_capacity = 4096;      // messages waiting per peer node
   size_t max_batch_messages = 256;        // messages per MessageBatch
@@ -78,6 +88,10 @@ class GrpcTransport final : public Transport {
   void Send(std::vector<GroupMessage> messages) override;
   void SetSnapshotHandlers(SnapshotHandlers handlers) override;
   void SendSnapshot(OutboundSnapshot snapshot) override;
+
+  // Serves `service` on the listener of `group` too (RaftAdmin, ...). Before Start; the
+  // service must outlive the transport's Stop. One service instance per group.
+  void RegisterGroupService(GroupId group, grpc::Service* service);
 
   GrpcTransportCounters Counters() const;
   // The listener actually bound for `group` (the ephemeral port resolved); empty before
