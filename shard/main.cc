@@ -14,6 +14,7 @@
 #include "shard/metrics/metrics_http.h"
 #include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
+#include "shard/topology/topology_service.h"
 #include "shard/transport/grpc_transport.h"
 #include "spdlog/spdlog.h"
 
@@ -61,7 +62,11 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
 
+  // Served on the raft listeners; answers UNAVAILABLE until the driver is open.
+  TopologyService topology(TopologyOptionsFromMembership(*membership));
+
   GrpcTransportOptions transport_options;
+  transport_options.extra_services.push_back(&topology);
   transport_options.local_node = membership->node_id;
   transport_options.listen_addresses = membership->groups;
   transport_options.data_dir = flags->data_dir;
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
     // A declaration that contradicts the stored membership is a configuration error.
     return GetConfigErrc(driver.status()) != ConfigErrc::kOk ? kExitUsage : kExitRuntime;
   }
+  topology.SetStatusSource([d = driver->get()](GroupId gid) { return d->Status(gid); });
   if (absl::Status s = (*driver)->Start(); !s.ok()) {
     spdlog::error("cannot start: {}", Str(s));
     return kExitRuntime;
@@ -122,6 +128,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   metrics.Stop();
+  topology.Stop();    // ends open watches so the gRPC server can shut down
   redis.Stop();       // no new requests; waiting ones fail when the driver stops
   (*driver)->Stop();  // stops the transport too, after the driver thread has exited
   driver->reset();

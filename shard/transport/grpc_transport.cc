@@ -515,6 +515,7 @@ absl::Status GrpcTransport::Start() {
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &ports[i++]);
   }
   builder.RegisterService(s.service.get());
+  for (grpc::Service* extra : o.extra_services) builder.RegisterService(extra);
   builder.SetMaxReceiveMessageSize(o.max_grpc_message_bytes);
   builder.SetMaxSendMessageSize(o.max_grpc_message_bytes);
   // gRPC sets SO_REUSEPORT by default: a second process on our port would silently share

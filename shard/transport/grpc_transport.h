@@ -17,6 +17,10 @@
 #include "shard/transport/raft_codec.h"
 #include "shard/transport/transport.h"
 
+namespace grpc {
+class Service;
+}  // namespace grpc
+
 namespace tessera::shard {
 
 struct GrpcTransportOptions {
@@ -39,6 +43,9 @@ struct GrpcTransportOptions {
   std::chrono::milliseconds keepalive_time{10'000};  // detects peers that vanished silently
   std::chrono::milliseconds keepalive_timeout{5000};
   RaftCodecLimits codec_limits;
+  // Further services on the same server and listeners (the topology service); not owned,
+  // they must outlive Stop.
+  std::vector<grpc::Service*> extra_services;
 
   // Snapshot stream (spec/snapshots-and-cold-start.md §5). Inbound files are spooled and
   // installed under data_dir (shard/snapshot/snapshot_dir.h); empty refuses every inbound
