@@ -4,7 +4,6 @@
 #include "gateway/server.h"
 
 #include <arpa/inet.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -27,6 +26,7 @@
 #include "common/metrics.h"
 #include "common/resp.h"
 #include "gateway/command_plan.h"
+#include "gateway/hiredis_libuv.h"
 #include "gateway/local_commands.h"
 #include "gateway/resp3.h"
 #include "gateway/upstream_reply.h"
@@ -1034,7 +1034,7 @@ void Gateway::Worker::Connect(Conn& conn) {
   }
   ac->data = &conn;
   UseUpstreamReplies(ac->c.reader);
-  if (redisLibuvAttach(ac, &loop_) != REDIS_OK) {
+  if (!AttachToLoop(ac, &loop_)) {
     redisAsyncFree(ac);
     ScheduleReconnect(conn);
     return;
