@@ -905,6 +905,13 @@ void Gateway::Worker::Flush(Client& c) {
     if (c.write_backlog > gw_->options_.max_output_buffer) {
       spdlog::warn("closing client {} ({}): {} reply bytes unsent, over --maxOutputBuffer", c.id,
                    c.peer, c.write_backlog);
+      // Reset rather than close: the kernel would otherwise keep the unread replies queued
+      // for the slow reader after the gateway let go of them.
+      uv_os_fd_t fd;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c.handle), &fd) == 0) {
+        const linger reset{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      }
       CloseClient(c);
       return;
     }

@@ -46,6 +46,10 @@ class Gateway:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def log_has(self, text):
+        with open(self.log_path) as f:
+            return text in f.read()
+
     def stop(self):
         if self.proc is None:
             return None
@@ -316,3 +320,37 @@ def test_sigterm_drains_and_exits_zero(cluster, tmp_path):
     wait_leaders(cluster, 15)
     wait_for(lambda: g.client().set("d", "1"), 20, "gateway up")
     assert g.stop() == 0
+
+
+def test_slow_reader_is_cut_off_and_others_keep_being_served(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path), extra=["--maxOutputBuffer", str(1 << 20)])
+    try:
+        wait_leaders(cluster, 15)
+        c = g.client()
+        wait_for(lambda: c.set("big", "x" * 100_000), 20, "gateway up")
+        slow = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # 400 replies of 100 KB, never read: far over the 1 MiB output limit.
+        slow.sendall(b"GET big\r\n" * 400)
+
+        def closed():
+            try:
+                slow.setblocking(False)
+                while True:
+                    chunk = slow.recv(1 << 20)
+                    if not chunk:
+                        return True  # EOF: the gateway closed it
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+            finally:
+                slow.setblocking(True)
+
+        # Reading only after the gateway gave up: drain until EOF.
+        wait_for(lambda: g.log_has("over --maxOutputBuffer"), 20, "the slow reader cut off")
+        wait_for(closed, 20, "EOF on the slow reader")
+        assert c.ping() is True
+        assert len(c.get("big")) == 100_000
+    finally:
+        assert g.stop() == 0
