@@ -4,6 +4,9 @@
 
 #include <cassert>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace tessera::routing {
 
 RoutingTable RoutingTable::EvenSpread(const std::vector<GroupId>& group_ids, uint64_t version) {
@@ -21,6 +24,48 @@ RoutingTable RoutingTable::EvenSpread(const std::vector<GroupId>& group_ids, uin
   }
   assert(slot == static_cast<size_t>(kSlotCount));
   return table;
+}
+
+absl::StatusOr<RoutingTable> RoutingTable::FromRanges(const std::vector<SlotRange>& ranges,
+                                                      uint64_t version) {
+  RoutingTable table;
+  table.version_ = version;
+  int next = 0;  // the first slot not yet covered
+  for (const SlotRange& r : ranges) {
+    if (r.first != next) {
+      return absl::InvalidArgumentError(absl::StrCat("routing table: range ", r.first, "-", r.last,
+                                                     " does not start at slot ", next,
+                                                     r.first > next ? " (gap)" : " (overlap)"));
+    }
+    if (r.last < r.first || r.last >= kSlotCount) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("routing table: bad range ", r.first, "-", r.last));
+    }
+    if (r.group == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("routing table: range ", r.first, "-", r.last, " has no group"));
+    }
+    for (int s = r.first; s <= r.last; ++s) table.slots_[static_cast<size_t>(s)] = r.group;
+    next = r.last + 1;
+  }
+  if (next != kSlotCount) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("routing table: slots ", next, "-", kSlotCount - 1, " not covered"));
+  }
+  return table;
+}
+
+std::vector<SlotRange> RoutingTable::Ranges() const {
+  std::vector<SlotRange> out;
+  for (int s = 0; s < kSlotCount; ++s) {
+    const GroupId g = slots_[static_cast<size_t>(s)];
+    if (!out.empty() && out.back().group == g) {
+      out.back().last = s;
+    } else {
+      out.push_back({s, s, g});
+    }
+  }
+  return out;
 }
 
 }  // namespace tessera::routing

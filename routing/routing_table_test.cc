@@ -63,5 +63,28 @@ TEST(RoutingTableTest, OutOfRangeAndEmpty) {
   EXPECT_EQ(empty.GroupForSlot(0), 0u);
 }
 
+TEST(RoutingTableTest, RangesRoundTripThroughFromRanges) {
+  const RoutingTable t = RoutingTable::EvenSpread({1, 2, 5}, 7);
+  const std::vector<SlotRange> ranges = t.Ranges();
+  ASSERT_EQ(ranges.size(), 3u);
+  EXPECT_EQ(ranges[0], (SlotRange{0, 5461, 1}));
+  EXPECT_EQ(ranges[1], (SlotRange{5462, 10922, 2}));
+  EXPECT_EQ(ranges[2], (SlotRange{10923, 16383, 5}));
+  absl::StatusOr<RoutingTable> back = RoutingTable::FromRanges(ranges, 7);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->version(), 7u);
+  for (int s = 0; s < kSlotCount; ++s) ASSERT_EQ(back->GroupForSlot(s), t.GroupForSlot(s)) << s;
+}
+
+TEST(RoutingTableTest, FromRangesRefusesGapsOverlapsAndHoles) {
+  EXPECT_FALSE(RoutingTable::FromRanges({{0, 100, 1}, {102, 16383, 2}}, 1).ok());  // gap
+  EXPECT_FALSE(RoutingTable::FromRanges({{0, 100, 1}, {100, 16383, 2}}, 1).ok());  // overlap
+  EXPECT_FALSE(RoutingTable::FromRanges({{0, 100, 1}}, 1).ok());                   // not covered
+  EXPECT_FALSE(RoutingTable::FromRanges({{0, 16383, 0}}, 1).ok());                 // no group
+  EXPECT_FALSE(RoutingTable::FromRanges({{0, 16384, 1}}, 1).ok());                 // past the end
+  EXPECT_FALSE(RoutingTable::FromRanges({}, 1).ok());
+  EXPECT_TRUE(RoutingTable::FromRanges({{0, 16383, 3}}, 1).ok());
+}
+
 }  // namespace
 }  // namespace tessera::routing

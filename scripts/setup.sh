@@ -37,6 +37,8 @@ PACKAGES=(
   # real Redis peers for integration tests and side-by-side benchmarks
   redis-tools
   redis-server
+  # twemproxy, the side-by-side baseline of tools/bench/gateway_bench.sh
+  nutcracker
   python3-redis
   python3-pytest
   # promtool: the integration tests check every /metrics exposition with it

@@ -17,6 +17,7 @@
 #include "shard/metrics/metrics_http.h"
 #include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
+#include "shard/topology/topology_service.h"
 #include "shard/transport/grpc_transport.h"
 #include "spdlog/spdlog.h"
 
@@ -130,6 +131,15 @@ int main(int argc, char** argv) {
     admin_services.push_back(std::make_unique<RaftAdminService>(gid, address, &admin_directory));
     transport->RegisterGroupService(gid, admin_services.back().get());
   }
+  // Topology on every group listener too, one service object per listener.
+  std::vector<std::unique_ptr<TopologyService>> topology_services;
+  for (const auto& [gid, address] : membership->groups) {
+    topology_services.push_back(
+        std::make_unique<TopologyService>(TopologyOptionsFromMembership(*membership)));
+    topology_services.back()->SetStatusSource(
+        [d = driver->get()](GroupId g) { return d->Status(g); });
+    transport->RegisterGroupService(gid, topology_services.back().get());
+  }
   if (absl::Status s = (*driver)->Start(); !s.ok()) {
     spdlog::error("cannot start: {}", Str(s));
     return kExitRuntime;
@@ -160,6 +170,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   metrics.Stop();
+  for (auto& t : topology_services) t->Stop();  // ends open watches so gRPC can shut down
   redis.Stop();       // no new requests; waiting ones fail when the driver stops
   (*driver)->Stop();  // stops the transport too, after the driver thread has exited
   driver->reset();

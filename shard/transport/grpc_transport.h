@@ -19,7 +19,7 @@
 
 namespace grpc {
 class Service;
-}
+}  // namespace grpc
 
 namespace tessera::shard {
 

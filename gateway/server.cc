@@ -1,0 +1,1410 @@
+// The gateway's event loops: client sessions (parse, route, reply in order), upstream pools of
+// hiredis async connections on the same loop, retries after MOVED, TRYAGAIN and lost
+// connections within a budget, per-request deadlines, and the per-thread leader cache.
+#include "gateway/server.h"
+
+#include <arpa/inet.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cassert>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/metrics.h"
+#include "common/resp.h"
+#include "gateway/command_plan.h"
+#include "gateway/hiredis_libuv.h"
+#include "gateway/local_commands.h"
+#include "gateway/resp3.h"
+#include "gateway/upstream_reply.h"
+#include "routing/slot.h"
+#include "spdlog/spdlog.h"
+
+namespace tessera::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+constexpr std::chrono::milliseconds kTick{50};  // deadlines, idle clients, drain checks
+constexpr std::chrono::milliseconds kBackoffMax{500};
+constexpr std::chrono::milliseconds kReconnectMax{2000};
+constexpr int kMaxImmediateMoves = 8;  // MOVED followed at once; later ones back off
+
+// Commands whose retry after a lost connection gives the client the same reply and the
+// keyspace the same state, whatever the first attempt did (docs/gateway.md).
+bool IdempotentWrite(const routing::CommandSpec& spec, routing::ArgvRef argv) {
+  const std::string& n = spec.full_name;
+  if (n == "set") {
+    for (size_t i = 3; i < argv.size(); ++i) {
+      if (absl::EqualsIgnoreCase(Av(argv[i]), "nx") || absl::EqualsIgnoreCase(Av(argv[i]), "xx") ||
+          absl::EqualsIgnoreCase(Av(argv[i]), "get")) {
+        return false;
+      }
+    }
+    return true;
+  }
+  return n == "mset" || n == "setex" || n == "psetex" || n == "hmset" || n == "flushall" ||
+         n == "flushdb";
+}
+
+absl::StatusOr<sockaddr_in> ParseIpv4(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("'", address, "' is not host:port"));
+  }
+  sockaddr_in addr{};
+  if (uv_ip4_addr(address.substr(0, colon).c_str(), port, &addr) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("'", address, "': not an IPv4 address"));
+  }
+  return addr;
+}
+
+struct Metrics {
+  common::Family<common::Counter>& commands;
+  common::Family<common::Counter>& retries;
+  common::Counter* moved;
+  common::Counter* connections;
+  common::Counter* rejected;
+  common::Gauge* clients;
+  common::Gauge* topology_version;
+  common::Gauge* upstream_connections;
+  common::Counter* upstream_connects;
+  common::Counter* upstream_failures;
+  common::Histogram* latency;
+  common::Histogram* upstream_latency;
+  common::Family<common::Counter>& leader_unmapped;
+
+  static Metrics& Get() {
+    static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                 1,      2.5,     5,      10};
+    common::Registry& r = common::DefaultRegistry();
+    static Metrics m{
+        r.AddCounter("tessera_gateway_commands_total", "Client commands by name and outcome",
+                     {"command", "outcome"}),
+        r.AddCounter("tessera_gateway_retries_total", "Upstream attempts retried, by reason",
+                     {"reason"}),
+        r.AddCounter("tessera_gateway_moved_total", "MOVED replies followed").Get(),
+        r.AddCounter("tessera_gateway_connections_total", "Client connections accepted").Get(),
+        r.AddCounter("tessera_gateway_rejected_connections_total",
+                     "Client connections refused by --maxclients")
+            .Get(),
+        r.AddGauge("tessera_gateway_connected_clients", "Open client connections").Get(),
+        r.AddGauge("tessera_gateway_topology_version", "Routing table version in use").Get(),
+        r.AddGauge("tessera_gateway_upstream_connections", "Open connections to shards").Get(),
+        r.AddCounter("tessera_gateway_upstream_connects_total", "Connections to shards opened")
+            .Get(),
+        r.AddCounter("tessera_gateway_upstream_failures_total",
+                     "Connections to shards that failed or were closed")
+            .Get(),
+        r.AddHistogram("tessera_gateway_command_duration_seconds",
+                       "Command latency at the gateway, arrival to reply ready", {}, kBuckets)
+            .Get(),
+        r.AddHistogram("tessera_gateway_upstream_duration_seconds",
+                       "One upstream attempt, sent to reply", {}, kBuckets)
+            .Get(),
+        r.AddCounter("tessera_gateway_leader_unmapped_total",
+                     "Leaders whose raft address has no Redis address (membership.md §6)",
+                     {"group"}),
+    };
+    return m;
+  }
+};
+
+}  // namespace
+
+class Gateway::Worker {
+ public:
+  Worker(Gateway* gateway, size_t index) : gw_(gateway), index_(index), m_(Metrics::Get()) {}
+
+  absl::Status Bind(const std::string& address, int* port);
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void RequestStop(std::chrono::milliseconds drain) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_requested_ = true;
+      drain_deadline_ = Clock::now() + drain;
+    }
+    uv_async_send(&wake_);
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void Wake() { uv_async_send(&wake_); }
+
+ private:
+  struct Client;
+  struct Request;
+  struct Pool;
+  struct Conn;
+
+  // One upstream send: what the reply completes. Owned by hiredis's callback list.
+  struct Call {
+    Request* req;
+    size_t part;
+    bool last;  // a transaction sends MULTI, commands, EXEC: only EXEC's reply counts
+    Conn* conn;
+    Clock::time_point sent;
+    bool timed_out = false;
+  };
+
+  struct PartState {
+    std::unique_ptr<UpstreamReply> reply;
+    std::string error;  // a reply made here (budget exhausted, outcome unknown)
+    int attempts = 0;
+    int moves = 0;
+    bool done = false;
+    std::string last_error;  // the last retried error, given when the budget runs out
+  };
+
+  struct Request {
+    Client* client = nullptr;
+    const routing::CommandSpec* spec = nullptr;
+    CommandPlan plan;
+    std::vector<std::string> transaction;  // MULTI, queued commands, EXEC (else empty)
+    std::vector<PartState> parts;
+    size_t parts_left = 0;
+    Resp3Shape shape = Resp3Shape::kAsIs;
+    bool retry_safe = false;
+    Clock::time_point start;
+    Clock::time_point deadline;
+    Clock::time_point budget_end;
+    bool ready = false;
+    bool close_after = false;
+    std::string reply;  // client bytes once ready
+  };
+
+  struct Client {
+    Worker* w = nullptr;
+    uint64_t id = 0;
+    uv_tcp_t handle{};
+    std::string peer;
+    // Unparsed input that outlived the read that brought it: in[in_start, in_len).
+    std::string in;
+    size_t in_start = 0;
+    size_t in_len = 0;
+    bool parsing = false;            // ParseFrom is on the stack: do not re-enter it
+    bool close_after_write = false;  // QUIT, protocol error: close once the reply is out
+    std::unique_ptr<common::resp::RequestParser> parser;
+    std::deque<std::unique_ptr<Request>> pending;  // reply order
+    Session session;
+    bool reading = false;
+    bool closing = false;
+    bool handle_closed = false;
+    size_t outstanding = 0;    // calls in flight and retries scheduled
+    size_t write_backlog = 0;  // bytes handed to uv_write, not yet written
+    Clock::time_point last_activity;
+  };
+
+  struct Conn {
+    Pool* pool = nullptr;
+    redisAsyncContext* ac = nullptr;
+    bool connected = false;
+    std::deque<Call*> inflight;  // mirrors hiredis's reply callbacks, oldest first
+    uv_timer_t reconnect{};
+    std::chrono::milliseconds backoff{0};
+    bool reconnect_pending = false;
+  };
+
+  struct Pool {
+    Worker* w = nullptr;
+    std::string address;
+    std::string host;
+    int port = 0;
+    std::vector<std::unique_ptr<Conn>> conns;
+  };
+
+  struct Retry {
+    Request* req;
+    size_t part;
+  };
+
+  void Run();
+  static void OnWake(uv_async_t* handle);
+  static void OnTick(uv_timer_t* handle);
+  static void OnRetryTimer(uv_timer_t* handle);
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWrite(uv_write_t* req, int status);
+  static void OnClientClosed(uv_handle_t* handle);
+
+  void RefreshView();
+  void StartStopping();
+  void FinishStop();
+  bool Drained() const;
+
+  // Clients.
+  // Parses and starts commands from data[0, len); returns the bytes consumed.
+  size_t ParseFrom(Client& c, char* data, size_t len);
+  void ParseBuffered(Client& c);
+  void CheckInputLimits(Client& c);
+  void StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw, bool inline_cmd);
+  void StartTransactionCommand(Client& c, Request& r, routing::ArgvRef argv);
+  void QueueInMulti(Client& c, Request& r, routing::ArgvRef argv, std::string_view raw);
+  void Forward(Request& r);
+  void FinishLocal(Request& r, std::string bytes, bool close_after = false);
+  void FinishPart(Request& r, size_t part, std::unique_ptr<UpstreamReply> reply, std::string error);
+  void Complete(Request& r);
+  void Flush(Client& c);
+  void CloseClient(Client& c);
+  void MaybeDestroy(Client* c);
+  void ResumeReading(Client& c);
+  LocalContext ContextFor(Client& c);
+  std::string InfoText();
+  std::string ClientList();
+  int KillClients(std::string_view field, std::string_view value);
+  void CountCommand(const routing::CommandSpec* spec, bool ok);
+
+  // Upstream.
+  std::string LeaderAddress(routing::GroupId group);
+  Pool& PoolFor(const std::string& address);
+  void Connect(Conn& conn);
+  void ScheduleReconnect(Conn& conn);
+  static void OnReconnectTimer(uv_timer_t* handle);
+  static void OnConnect(const redisAsyncContext* ac, int status);
+  static void OnDisconnect(const redisAsyncContext* ac, int status);
+  static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
+  void SendPart(Request& r, size_t part);
+  void HandleReply(Call* call, UpstreamReply* reply);
+  void RetryLater(Request& r, size_t part, std::string reason_error, const char* reason,
+                  std::chrono::milliseconds delay);
+  void ArmRetryTimer();
+  void CheckDeadlines(Clock::time_point now);
+
+  Gateway* const gw_;
+  const size_t index_;
+  Metrics& m_;
+  std::thread thread_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t wake_{};
+  uv_timer_t tick_{};
+  uv_timer_t retry_timer_{};
+  bool listening_ = false;
+  // Reads land here when the client has no unparsed input: complete commands are parsed in
+  // place and only a partial tail is copied into the client's own buffer.
+  std::string read_buffer_ = std::string(size_t{64} << 10, '\0');
+  bool read_buffer_lent_ = false;
+
+  std::mutex mu_;  // guards stop_requested_ and drain_deadline_
+  bool stop_requested_ = false;
+  Clock::time_point drain_deadline_;
+
+  // Loop thread only.
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::shared_ptr<const ClusterView> view_;
+  struct Leader {
+    std::string address;
+    uint64_t term = 0;
+  };
+  std::map<routing::GroupId, Leader> leaders_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Pool>> pools_;
+  absl::flat_hash_map<uint64_t, Client*> clients_;
+  std::multimap<Clock::time_point, Retry> retries_;
+  absl::flat_hash_map<const routing::CommandSpec*, std::pair<common::Counter*, common::Counter*>>
+      command_counters_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+absl::Status Gateway::Worker::Bind(const std::string& address, int* port) {
+  // The loop and its handles first: a worker whose bind fails still starts and stops cleanly.
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  uv_async_init(&loop_, &wake_, &OnWake);
+  wake_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uv_timer_init(&loop_, &retry_timer_);
+  retry_timer_.data = this;
+  absl::StatusOr<sockaddr_in> addr = ParseIpv4(address);
+  if (!addr.ok()) return addr.status();
+  if (*port != 0) addr->sin_port = htons(static_cast<uint16_t>(*port));
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket() failed");
+  const int one = 1;
+  // Every thread binds the same address; the kernel spreads connections over them.
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot bind ", address, ": ", strerror(err)));
+  }
+  if (*port == 0) {
+    sockaddr_in bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    *port = ntohs(bound.sin_port);
+  }
+  uv_tcp_init(&loop_, &listener_);
+  listener_.data = this;
+  listening_ = true;  // closed by StartStopping from here on
+  if (int rc = uv_tcp_open(&listener_, fd); rc != 0) {
+    close(fd);
+    return absl::InternalError(absl::StrCat("uv_tcp_open: ", uv_strerror(rc)));
+  }
+  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, &OnConnection);
+      rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, ": ", uv_strerror(rc)));
+  }
+  return absl::OkStatus();
+}
+
+void Gateway::Worker::Run() {
+  RefreshView();
+  uv_timer_start(&tick_, &OnTick, kTick.count(), kTick.count());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void Gateway::Worker::OnWake(uv_async_t* handle) {
+  auto* w = static_cast<Worker*>(handle->data);
+  bool stop;
+  {
+    std::lock_guard<std::mutex> lk(w->mu_);
+    stop = w->stop_requested_;
+  }
+  if (stop && !w->stopping_) w->StartStopping();
+  if (!w->stopping_) w->RefreshView();
+}
+
+void Gateway::Worker::RefreshView() {
+  std::shared_ptr<const ClusterView> view = gw_->view();
+  if (view == nullptr || view == view_) return;
+  view_ = std::move(view);
+  m_.topology_version->Set(static_cast<double>(view_->version()));
+  // A MOVED hint stays until the topology reports a newer term for the group (or a leader
+  // where the cache has none): a lagging topology must not undo a fresher redirect.
+  for (routing::GroupId g : view_->groups()) {
+    const GroupView* gv = view_->group(g);
+    if (gv->leader_unmapped) {
+      m_.leader_unmapped.WithLabels({absl::StrCat(g)})->Inc();
+    }
+    Leader& l = leaders_[g];
+    if (gv->term > l.term || l.address.empty()) {
+      if (!gv->leader_redis.empty() || gv->term > l.term) l.address = gv->leader_redis;
+      l.term = gv->term;
+    }
+  }
+}
+
+std::string Gateway::Worker::LeaderAddress(routing::GroupId group) {
+  auto it = leaders_.find(group);
+  return it == leaders_.end() ? std::string() : it->second.address;
+}
+
+// ---- clients ----
+
+void Gateway::Worker::OnConnection(uv_stream_t* server, int status) {
+  auto* w = static_cast<Worker*>(server->data);
+  if (status < 0 || w->stopping_) return;
+  auto* c = new Client();
+  c->w = w;
+  uv_tcp_init(&w->loop_, &c->handle);
+  c->handle.data = c;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0) {
+    c->handle_closed = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+             [](uv_handle_t* h) { delete static_cast<Client*>(h->data); });
+    return;
+  }
+  uv_tcp_nodelay(&c->handle, 1);
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+      peer.ss_family == AF_INET) {
+    char ip[INET_ADDRSTRLEN] = {0};
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+    uv_ip4_name(in, ip, sizeof(ip));
+    c->peer = absl::StrCat(ip, ":", ntohs(in->sin_port));
+  }
+  c->id = w->gw_->next_client_id_.fetch_add(1);
+  common::resp::Limits limits;
+  limits.max_bulk_length = w->gw_->options_.max_bulk_length;
+  limits.max_query_buffer_length = w->gw_->options_.max_query_buffer;
+  c->parser = std::make_unique<common::resp::RequestParser>(limits);
+  c->session.authenticated = w->gw_->options_.requirepass.empty();
+  c->last_activity = Clock::now();
+  w->m_.connections->Inc();
+  if (w->gw_->clients_.fetch_add(1) >= w->gw_->options_.max_clients) {
+    w->gw_->clients_.fetch_sub(1);
+    w->m_.rejected->Inc();
+    // As Redis: the error, then the connection closes.
+    auto* req = new uv_write_t;
+    static const char kMsg[] = "-ERR max number of clients reached\r\n";
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(kMsg), sizeof(kMsg) - 1);
+    req->data = nullptr;
+    uv_write(req, reinterpret_cast<uv_stream_t*>(&c->handle), &buf, 1,
+             [](uv_write_t* r, int) { delete r; });
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+             [](uv_handle_t* h) { delete static_cast<Client*>(h->data); });
+    return;
+  }
+  w->m_.clients->Add(1);
+  w->clients_[c->id] = c;
+  c->reading = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), &OnAlloc, &OnRead);
+}
+
+void Gateway::Worker::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  auto* c = static_cast<Client*>(handle->data);
+  Worker* w = c->w;
+  if (c->in_start == c->in_len && !w->read_buffer_lent_) {
+    w->read_buffer_lent_ = true;
+    *buf = uv_buf_init(w->read_buffer_.data(), static_cast<unsigned>(w->read_buffer_.size()));
+    return;
+  }
+  // A bulk in progress reserves what it still needs (bounded per read).
+  const size_t want = std::min<size_t>(std::max<size_t>(suggested, c->parser->bulk_bytes_missing()),
+                                       size_t{16} << 20);
+  if (c->in_start > 0) {
+    c->in.erase(0, c->in_start);
+    c->in_len -= c->in_start;
+    c->in_start = 0;
+  }
+  if (c->in.size() < c->in_len + want) c->in.resize(c->in_len + want);
+  *buf = uv_buf_init(c->in.data() + c->in_len, static_cast<unsigned>(want));
+}
+
+void Gateway::Worker::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Client*>(stream->data);
+  Worker* w = c->w;
+  const bool shared = buf->base == w->read_buffer_.data();
+  if (shared) w->read_buffer_lent_ = false;
+  if (nread < 0) {
+    w->CloseClient(*c);
+    return;
+  }
+  if (nread == 0) return;
+  c->last_activity = Clock::now();
+  const size_t n = static_cast<size_t>(nread);
+  if (shared) {
+    const size_t consumed = w->ParseFrom(*c, buf->base, n);
+    if (consumed < n && !c->closing) {
+      c->in.assign(buf->base + consumed, n - consumed);
+      c->in_start = 0;
+      c->in_len = n - consumed;
+    }
+  } else {
+    c->in_len += n;
+    w->ParseBuffered(*c);
+  }
+  if (!c->closing) w->CheckInputLimits(*c);
+}
+
+void Gateway::Worker::ParseBuffered(Client& c) {
+  if (c.in_start == c.in_len) return;
+  c.in_start += ParseFrom(c, c.in.data() + c.in_start, c.in_len - c.in_start);
+  if (c.in_start == c.in_len) {
+    c.in_start = c.in_len = 0;
+    // An idle client keeps no big buffer (10,000 idle clients must stay small).
+    if (c.in.size() > (size_t{64} << 10)) std::string().swap(c.in);
+  }
+}
+
+size_t Gateway::Worker::ParseFrom(Client& c, char* data, size_t len) {
+  const GatewayOptions& o = gw_->options_;
+  size_t consumed = 0;
+  c.parsing = true;
+  while (!c.closing && !c.close_after_write && c.pending.size() < o.max_pending_commands &&
+         !c.parser->failed()) {
+    std::span<char> input(data + consumed, len - consumed);
+    const common::resp::RequestParser::Status st = c.parser->Parse(input);
+    if (st == common::resp::RequestParser::Status::kNeedMore) {
+      consumed += c.parser->consumed();
+      break;
+    }
+    if (st == common::resp::RequestParser::Status::kError) {
+      auto r = std::make_unique<Request>();
+      r->client = &c;
+      r->start = Clock::now();
+      std::string bytes;
+      common::resp::ReplyWriter(&bytes).Error(c.parser->error());
+      c.pending.push_back(std::move(r));
+      consumed = len;  // nothing after a protocol error is read
+      FinishLocal(*c.pending.back(), std::move(bytes), /*close_after=*/true);
+      break;
+    }
+    const std::span<const std::string_view> argv = c.parser->argv();
+    const size_t used = c.parser->consumed();
+    StartCommand(c, absl::MakeConstSpan(argv.data(), argv.size()), c.parser->raw_command(),
+                 c.parser->inline_command());
+    consumed += used;
+  }
+  c.parsing = false;
+  return consumed;
+}
+
+void Gateway::Worker::CheckInputLimits(Client& c) {
+  const GatewayOptions& o = gw_->options_;
+  common::resp::Limits limits;
+  limits.max_query_buffer_length = o.max_query_buffer;
+  if (absl::Status s = common::resp::CheckQueryBufferLimit(c.in_len - c.in_start, limits);
+      !s.ok()) {
+    spdlog::warn("closing client {} ({}): {}", c.id, c.peer, std::string(s.message()));
+    CloseClient(c);
+    return;
+  }
+  if (c.pending.size() >= o.max_pending_commands && c.reading) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.handle));
+    c.reading = false;
+  }
+}
+
+void Gateway::Worker::ResumeReading(Client& c) {
+  const GatewayOptions& o = gw_->options_;
+  if (c.closing || c.reading || c.parsing || c.close_after_write || c.parser->failed()) return;
+  if (c.pending.size() >= o.max_pending_commands || c.write_backlog > o.max_output_buffer / 4) {
+    return;
+  }
+  ParseBuffered(c);  // commands already buffered first
+  if (c.closing || c.close_after_write) return;
+  CheckInputLimits(c);
+  if (c.closing || c.pending.size() >= o.max_pending_commands) return;
+  c.reading = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c.handle), &OnAlloc, &OnRead);
+}
+
+LocalContext Gateway::Worker::ContextFor(Client& c) {
+  LocalContext ctx;
+  ctx.id = c.id;
+  ctx.peer = c.peer;
+  ctx.requirepass = gw_->options_.requirepass;
+  ctx.info = [this] { return InfoText(); };
+  ctx.client_list = [this] { return ClientList(); };
+  ctx.kill = [this](std::string_view f, std::string_view v) { return KillClients(f, v); };
+  return ctx;
+}
+
+void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw,
+                                   bool inline_cmd) {
+  auto owned = std::make_unique<Request>();
+  Request& r = *owned;
+  r.client = &c;
+  r.start = Clock::now();
+  r.deadline = r.start + gw_->options_.request_timeout;
+  r.budget_end = r.start + gw_->options_.retry_budget;
+  c.pending.push_back(std::move(owned));
+  if (inline_cmd) raw = {};  // re-encoded as multibulk
+  absl::StatusOr<const routing::CommandSpec*> resolved = routing::ResolveCommand(argv);
+  std::string bytes;
+  common::resp::ReplyWriter w(&bytes, c.session.protocol);
+  if (!resolved.ok()) {
+    if (c.session.in_multi) c.session.multi_failed = true;
+    w.Error(std::string(resolved.status().message()));
+    CountCommand(nullptr, false);
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  const routing::CommandSpec& spec = **resolved;
+  r.spec = &spec;
+  if (!c.session.authenticated && !spec.flags.Has(routing::CommandFlag::kNoAuth)) {
+    w.Error("NOAUTH Authentication required.");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  const std::string_view name = spec.container != nullptr ? spec.container->name : spec.name;
+  if (c.session.in_multi && name != "exec" && name != "discard" && name != "multi" &&
+      name != "quit" && name != "reset" && name != "watch") {
+    QueueInMulti(c, r, argv, raw);
+    return;
+  }
+  if (spec.policy == routing::MultiKeyPolicy::kTransaction) {
+    StartTransactionCommand(c, r, argv);
+    return;
+  }
+  if (spec.policy == routing::MultiKeyPolicy::kLocal) {
+    LocalOutcome out = RunLocalCommand(spec, argv, ContextFor(c), &c.session, &bytes);
+    if (out != LocalOutcome::kForward) {
+      FinishLocal(r, std::move(bytes), out == LocalOutcome::kClose);
+      return;
+    }
+    // TIME, CONFIG, COMMAND: any shard answers from the same table; the default group's
+    // leader is the one most likely connected already.
+    r.plan.route = Route::kGroup;
+    r.plan.policy = spec.policy;
+    PlanPart part;
+    part.group = view_ != nullptr ? view_->default_group() : 0;
+    part.command = raw.empty() ? EncodeCommand(argv) : std::string(raw);
+    r.plan.parts.push_back(std::move(part));
+  } else {
+    static const routing::RoutingTable kEmpty;
+    static const std::vector<routing::GroupId> kNoGroups;
+    r.plan = PlanCommand(spec, argv, raw, view_ != nullptr ? view_->table() : kEmpty,
+                         view_ != nullptr ? view_->groups() : kNoGroups);
+    if (r.plan.route == Route::kError && view_ == nullptr) {
+      w.Error("CLUSTERDOWN the gateway has not learned the cluster topology yet");
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    if (r.plan.route == Route::kError) {
+      w.Error(r.plan.error);
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+  }
+  r.shape = c.session.protocol == common::resp::Protocol::kResp3 ? ShapeFor(spec, argv)
+                                                                 : Resp3Shape::kAsIs;
+  r.retry_safe = spec.flags.Has(routing::CommandFlag::kReadonly) ||
+                 !spec.flags.Has(routing::CommandFlag::kWrite) || IdempotentWrite(spec, argv);
+  Forward(r);
+}
+
+void Gateway::Worker::QueueInMulti(Client& c, Request& r, routing::ArgvRef argv,
+                                   std::string_view raw) {
+  std::string bytes;
+  common::resp::ReplyWriter w(&bytes, c.session.protocol);
+  Session& s = c.session;
+  const routing::CommandSpec& spec = *r.spec;
+  routing::GroupId group = 0;
+  if (spec.policy != routing::MultiKeyPolicy::kLocal) {
+    if (view_ == nullptr) {
+      s.multi_failed = true;
+      w.Error("CLUSTERDOWN the gateway has not learned the cluster topology yet");
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    CommandPlan plan = PlanCommand(spec, argv, raw, view_->table(), view_->groups());
+    if (plan.route == Route::kError || plan.route == Route::kSplit) {
+      s.multi_failed = true;
+      w.Error(plan.route == Route::kError ? plan.error : std::string(routing::kCrossSlotError));
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    if (plan.route == Route::kAllGroups && view_->groups().size() > 1) {
+      s.multi_failed = true;
+      w.Error(absl::StrCat("ERR '", spec.full_name,
+                           "' covers every group and cannot run inside MULTI through the gateway"));
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    if (plan.route == Route::kTransaction) {
+      s.multi_failed = true;
+      w.Error(absl::StrCat("ERR '", spec.full_name, "' inside MULTI is not allowed"));
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    if (!plan.parts.empty() && plan.parts[0].slot >= 0) group = plan.parts[0].group;
+  }
+  if (group != 0 && s.multi_group != 0 && group != s.multi_group) {
+    s.multi_failed = true;
+    w.Error(routing::kCrossSlotError);
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (group != 0) s.multi_group = group;
+  s.queued.push_back(raw.empty() ? EncodeCommand(argv) : std::string(raw));
+  w.SimpleString("QUEUED");
+  FinishLocal(r, std::move(bytes));
+}
+
+void Gateway::Worker::StartTransactionCommand(Client& c, Request& r, routing::ArgvRef argv) {
+  (void)argv;
+  std::string bytes;
+  common::resp::ReplyWriter w(&bytes, c.session.protocol);
+  Session& s = c.session;
+  const std::string_view name = r.spec->name;
+  if (name == "multi") {
+    if (s.in_multi) {
+      w.Error("ERR MULTI calls can not be nested");
+    } else {
+      s.in_multi = true;
+      s.multi_failed = false;
+      s.queued.clear();
+      s.multi_group = 0;
+      w.SimpleString("OK");
+    }
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (name == "discard") {
+    if (!s.in_multi) {
+      w.Error("ERR DISCARD without MULTI");
+    } else {
+      s.in_multi = false;
+      s.queued.clear();
+      w.SimpleString("OK");
+    }
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (name == "watch" || name == "unwatch") {
+    if (name == "watch" && s.in_multi) {
+      w.Error("ERR WATCH inside MULTI is not allowed");
+    } else {
+      w.Error(absl::StrCat("ERR '", Av(name), "' is not supported through the gateway yet"));
+    }
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  // EXEC.
+  if (!s.in_multi) {
+    w.Error("ERR EXEC without MULTI");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  std::vector<std::string> queued = std::move(s.queued);
+  const bool failed = s.multi_failed;
+  const routing::GroupId group = s.multi_group;
+  s.in_multi = false;
+  s.multi_failed = false;
+  s.queued.clear();
+  s.multi_group = 0;
+  if (failed) {
+    w.Error("EXECABORT Transaction discarded because of previous errors.");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (queued.empty()) {
+    w.ArrayHeader(0);
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  // MULTI, the commands and EXEC leave back to back on one connection of the group's leader,
+  // so no other client's command lands inside; the shard applies them as one entry.
+  r.transaction.push_back(EncodeCommand(std::vector<std::string_view>{"MULTI"}));
+  for (std::string& q : queued) r.transaction.push_back(std::move(q));
+  r.transaction.push_back(EncodeCommand(std::vector<std::string_view>{"EXEC"}));
+  r.plan.route = Route::kGroup;
+  r.plan.policy = routing::MultiKeyPolicy::kTransaction;
+  PlanPart part;
+  part.group = group != 0 ? group : (view_ != nullptr ? view_->default_group() : 0);
+  r.plan.parts.push_back(std::move(part));
+  r.retry_safe = false;
+  Forward(r);
+}
+
+void Gateway::Worker::Forward(Request& r) {
+  r.parts.resize(r.plan.parts.size());
+  r.parts_left = r.plan.parts.size();
+  for (size_t i = 0; i < r.plan.parts.size(); ++i) SendPart(r, i);
+}
+
+void Gateway::Worker::FinishLocal(Request& r, std::string bytes, bool close_after) {
+  r.reply = std::move(bytes);
+  r.ready = true;
+  r.close_after = close_after;
+  if (r.spec != nullptr) CountCommand(r.spec, r.reply.empty() || r.reply[0] != '-');
+  Flush(*r.client);
+}
+
+void Gateway::Worker::CountCommand(const routing::CommandSpec* spec, bool ok) {
+  auto [it, inserted] = command_counters_.try_emplace(spec);
+  if (inserted) {
+    const std::string name = spec != nullptr ? spec->full_name : "unknown";
+    it->second = {m_.commands.WithLabels({name, "ok"}), m_.commands.WithLabels({name, "error"})};
+  }
+  (ok ? it->second.first : it->second.second)->Inc();
+}
+
+void Gateway::Worker::FinishPart(Request& r, size_t part, std::unique_ptr<UpstreamReply> reply,
+                                 std::string error) {
+  PartState& p = r.parts[part];
+  if (p.done) return;
+  p.done = true;
+  p.reply = std::move(reply);
+  p.error = std::move(error);
+  if (--r.parts_left == 0) Complete(r);
+}
+
+void Gateway::Worker::Complete(Request& r) {
+  std::vector<PartReply> replies(r.parts.size());
+  for (size_t i = 0; i < r.parts.size(); ++i) {
+    PartState& p = r.parts[i];
+    PartReply& out = replies[i];
+    if (p.reply == nullptr) {
+      out.bytes = p.error;
+      out.type = '-';
+      continue;
+    }
+    const UpstreamReply& u = *p.reply;
+    out.bytes = u.bytes;
+    out.type = u.bytes.empty() ? 0 : u.bytes[0];
+    out.integer = u.integer();
+    out.nil = u.type() == REDIS_REPLY_NIL;
+    for (size_t e = 0; e < u.elements.size(); ++e) out.elements.push_back(u.Element(e));
+  }
+  const std::string merged = MergeReplies(r.plan, replies, rng_());
+  r.reply.clear();
+  RenderReply(merged, r.client->session.protocol, r.shape, &r.reply);
+  r.parts.clear();
+  r.ready = true;
+  CountCommand(r.spec, merged.empty() || merged[0] != '-');
+  m_.latency->Observe(std::chrono::duration<double>(Clock::now() - r.start).count());
+  Flush(*r.client);
+}
+
+void Gateway::Worker::Flush(Client& c) {
+  if (c.closing || c.close_after_write) return;
+  std::string out;
+  bool close_after = false;
+  while (!c.pending.empty() && c.pending.front()->ready) {
+    Request& r = *c.pending.front();
+    out.append(r.reply);
+    close_after = r.close_after;
+    c.pending.pop_front();
+    if (close_after) break;
+  }
+  if (!out.empty()) {
+    struct Write {
+      uv_write_t req;
+      std::string data;
+      Client* client;
+    };
+    auto* wr = new Write{uv_write_t{}, std::move(out), &c};
+    wr->req.data = wr;
+    c.write_backlog += wr->data.size();
+    ++c.outstanding;  // the write callback touches the client
+    uv_buf_t buf = uv_buf_init(wr->data.data(), static_cast<unsigned>(wr->data.size()));
+    int rc = uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(&c.handle), &buf, 1,
+                      [](uv_write_t* req, int status) {
+                        auto* wr = static_cast<Write*>(req->data);
+                        Client* c = wr->client;
+                        c->write_backlog -= wr->data.size();
+                        --c->outstanding;
+                        delete wr;
+                        if (c->closing) {
+                          c->w->MaybeDestroy(c);
+                          return;
+                        }
+                        if (status < 0 || (c->close_after_write && c->write_backlog == 0)) {
+                          c->w->CloseClient(*c);
+                          return;
+                        }
+                        c->w->ResumeReading(*c);
+                      });
+    if (rc != 0) {
+      c.write_backlog -= wr->data.size();
+      --c.outstanding;
+      delete wr;
+      CloseClient(c);
+      return;
+    }
+    if (c.write_backlog > gw_->options_.max_output_buffer) {
+      spdlog::warn("closing client {} ({}): {} reply bytes unsent, over --maxOutputBuffer", c.id,
+                   c.peer, c.write_backlog);
+      // Reset rather than close: the kernel would otherwise keep the unread replies queued
+      // for the slow reader after the gateway let go of them.
+      uv_os_fd_t fd;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c.handle), &fd) == 0) {
+        const linger reset{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      }
+      CloseClient(c);
+      return;
+    }
+    if (c.write_backlog > gw_->options_.max_output_buffer / 4 && c.reading) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.handle));
+      c.reading = false;
+    }
+  }
+  if (close_after) {
+    // The reply goes out first; the write callback closes.
+    c.close_after_write = true;
+    if (c.reading) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.handle));
+      c.reading = false;
+    }
+    if (c.write_backlog == 0) CloseClient(c);
+    return;
+  }
+  ResumeReading(c);
+}
+
+void Gateway::Worker::CloseClient(Client& c) {
+  if (c.closing) return;
+  c.closing = true;
+  clients_.erase(c.id);
+  gw_->clients_.fetch_sub(1);
+  m_.clients->Add(-1);
+  ++c.outstanding;  // released by the close callback
+  uv_close(reinterpret_cast<uv_handle_t*>(&c.handle), &OnClientClosed);
+}
+
+void Gateway::Worker::OnClientClosed(uv_handle_t* handle) {
+  auto* c = static_cast<Client*>(handle->data);
+  c->handle_closed = true;
+  --c->outstanding;
+  c->w->MaybeDestroy(c);
+}
+
+void Gateway::Worker::MaybeDestroy(Client* c) {
+  if (c->closing && c->handle_closed && c->outstanding == 0) delete c;
+}
+
+std::string Gateway::Worker::ClientList() {
+  std::string out;
+  for (const auto& [id, c] : clients_) {
+    absl::StrAppend(&out, ClientLine(id, c->peer, c->session), "\n");
+  }
+  return out;
+}
+
+int Gateway::Worker::KillClients(std::string_view field, std::string_view value) {
+  std::vector<Client*> victims;
+  for (const auto& [id, c] : clients_) {
+    if ((field == "addr" && c->peer == value) || (field == "id" && absl::StrCat(id) == Av(value))) {
+      victims.push_back(c);
+    }
+  }
+  for (Client* c : victims) CloseClient(*c);
+  return static_cast<int>(victims.size());
+}
+
+std::string Gateway::Worker::InfoText() {
+  std::string out = absl::StrCat("# Server\r\nredis_version:", Av(kRedisVersion),
+                                 "\r\nredis_mode:standalone\r\ntessera_role:gateway\r\n"
+                                 "process_id:",
+                                 getpid(), "\r\ntcp_port:", gw_->port_,
+                                 "\r\n\r\n# Clients\r\nconnected_clients:", gw_->clients_.load(),
+                                 "\r\nmaxclients:", gw_->options_.max_clients, "\r\n\r\n");
+  absl::StrAppend(&out, "# Gateway\r\nthreads:", gw_->workers_.size(), "\r\nthread:", index_,
+                  "\r\npool_size:", gw_->options_.pool_size, "\r\n");
+  size_t conns = 0;
+  for (const auto& [addr, pool] : pools_) {
+    for (const auto& conn : pool->conns) conns += conn->connected ? 1 : 0;
+  }
+  absl::StrAppend(&out, "upstream_connections:", conns, "\r\n\r\n# Cluster\r\n");
+  if (view_ == nullptr) {
+    absl::StrAppend(&out, "topology_known:0\r\n");
+    return out;
+  }
+  absl::StrAppend(&out, "topology_known:1\r\nrouting_table_version:", view_->version(),
+                  "\r\ngroups:", view_->groups().size(),
+                  "\r\ndefault_group:", view_->default_group(),
+                  "\r\ntopology_served_by:", view_->served_by(),
+                  "\r\ntopology_authoritative:", view_->authoritative() ? 1 : 0, "\r\n");
+  for (const routing::SlotRange& range : view_->table().Ranges()) {
+    absl::StrAppend(&out, "slots_", range.first, "_", range.last, ":group=", range.group, "\r\n");
+  }
+  for (routing::GroupId g : view_->groups()) {
+    const GroupView* gv = view_->group(g);
+    absl::StrAppend(&out, "group_", g, ":term=", gv->term, ",leader=", LeaderAddress(g), "\r\n");
+  }
+  return out;
+}
+
+// ---- upstream ----
+
+Gateway::Worker::Pool& Gateway::Worker::PoolFor(const std::string& address) {
+  auto it = pools_.find(address);
+  if (it != pools_.end()) return *it->second;
+  auto pool = std::make_unique<Pool>();
+  pool->w = this;
+  pool->address = address;
+  const size_t colon = address.rfind(':');
+  pool->host = address.substr(0, colon);
+  (void)absl::SimpleAtoi(address.substr(colon + 1), &pool->port);
+  for (size_t i = 0; i < gw_->options_.pool_size; ++i) {
+    auto conn = std::make_unique<Conn>();
+    conn->pool = pool.get();
+    uv_timer_init(&loop_, &conn->reconnect);
+    conn->reconnect.data = conn.get();
+    pool->conns.push_back(std::move(conn));
+  }
+  Pool& ref = *pool;
+  pools_[address] = std::move(pool);
+  for (auto& conn : ref.conns) Connect(*conn);
+  return ref;
+}
+
+void Gateway::Worker::Connect(Conn& conn) {
+  conn.reconnect_pending = false;
+  redisAsyncContext* ac = redisAsyncConnect(conn.pool->host.c_str(), conn.pool->port);
+  if (ac == nullptr || ac->err) {
+    if (ac != nullptr) redisAsyncFree(ac);
+    m_.upstream_failures->Inc();
+    ScheduleReconnect(conn);
+    return;
+  }
+  ac->data = &conn;
+  UseUpstreamReplies(ac->c.reader);
+  if (!AttachToLoop(ac, &loop_)) {
+    redisAsyncFree(ac);
+    ScheduleReconnect(conn);
+    return;
+  }
+  redisAsyncSetConnectCallback(ac, &OnConnect);
+  redisAsyncSetDisconnectCallback(ac, &OnDisconnect);
+  conn.ac = ac;
+  m_.upstream_connects->Inc();
+}
+
+void Gateway::Worker::ScheduleReconnect(Conn& conn) {
+  if (stopping_ || conn.reconnect_pending) return;
+  conn.backoff = conn.backoff.count() == 0 ? std::chrono::milliseconds(50)
+                                           : std::min(conn.backoff * 2, kReconnectMax);
+  conn.reconnect_pending = true;
+  uv_timer_start(&conn.reconnect, &OnReconnectTimer, conn.backoff.count(), 0);
+}
+
+void Gateway::Worker::OnReconnectTimer(uv_timer_t* handle) {
+  auto* conn = static_cast<Conn*>(handle->data);
+  Worker* w = conn->pool->w;
+  if (w->stopping_ || conn->ac != nullptr) {
+    conn->reconnect_pending = false;
+    return;
+  }
+  w->Connect(*conn);
+}
+
+void Gateway::Worker::OnConnect(const redisAsyncContext* ac, int status) {
+  auto* conn = static_cast<Conn*>(ac->data);
+  Worker* w = conn->pool->w;
+  if (status != REDIS_OK) {
+    // hiredis frees the context after this; its queued calls fail as never sent.
+    conn->ac = nullptr;
+    conn->connected = false;
+    w->m_.upstream_failures->Inc();
+    w->ScheduleReconnect(*conn);
+    return;
+  }
+  conn->connected = true;
+  conn->backoff = std::chrono::milliseconds(0);
+  w->m_.upstream_connections->Add(1);
+}
+
+void Gateway::Worker::OnDisconnect(const redisAsyncContext* ac, int status) {
+  (void)status;
+  auto* conn = static_cast<Conn*>(ac->data);
+  Worker* w = conn->pool->w;
+  if (conn->connected) w->m_.upstream_connections->Add(-1);
+  conn->ac = nullptr;
+  conn->connected = false;
+  w->m_.upstream_failures->Inc();
+  w->ScheduleReconnect(*conn);
+}
+
+void Gateway::Worker::SendPart(Request& r, size_t part) {
+  PartState& p = r.parts[part];
+  const routing::GroupId group = r.plan.parts[part].group;
+  ++p.attempts;
+  if (view_ == nullptr || group == 0) {
+    RetryLater(r, part, "CLUSTERDOWN the gateway has not learned the cluster topology yet",
+               "topology", gw_->options_.backoff_initial);
+    return;
+  }
+  const std::string address = LeaderAddress(group);
+  if (address.empty()) {
+    RetryLater(r, part, absl::StrCat("TRYAGAIN no known leader for group ", group), "no_leader",
+               gw_->options_.backoff_initial);
+    return;
+  }
+  Pool& pool = PoolFor(address);
+  // A client always uses the same connection of a pool: the shard keeps one connection's
+  // commands in order, so the client's do too.
+  Conn* conn = pool.conns[r.client->id % pool.conns.size()].get();
+  if (conn->ac == nullptr) {
+    conn = nullptr;
+    for (auto& other : pool.conns) {
+      if (other->ac != nullptr) conn = other.get();
+    }
+  }
+  if (conn == nullptr) {
+    RetryLater(r, part, absl::StrCat("TRYAGAIN no connection to ", address), "connection",
+               gw_->options_.backoff_initial);
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  auto send = [&](const std::string& command, bool last) {
+    auto* call = new Call{&r, part, last, conn, now};
+    if (redisAsyncFormattedCommand(conn->ac, &OnReply, call, command.data(), command.size()) !=
+        REDIS_OK) {
+      delete call;
+      return false;
+    }
+    conn->inflight.push_back(call);
+    ++r.client->outstanding;
+    return true;
+  };
+  bool ok = true;
+  if (r.transaction.empty()) {
+    ok = send(r.plan.parts[part].command, true);
+  } else {
+    for (size_t i = 0; i < r.transaction.size() && ok; ++i) {
+      ok = send(r.transaction[i], i + 1 == r.transaction.size());
+    }
+  }
+  if (!ok) {
+    RetryLater(r, part, absl::StrCat("TRYAGAIN connection to ", address, " is closing"),
+               "connection", gw_->options_.backoff_initial);
+  }
+}
+
+void Gateway::Worker::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* call = static_cast<Call*>(privdata);
+  auto* conn = static_cast<Conn*>(ac->data);
+  Worker* w = conn->pool->w;
+  assert(!conn->inflight.empty() && conn->inflight.front() == call);
+  if (!conn->inflight.empty() && conn->inflight.front() == call) conn->inflight.pop_front();
+  // hiredis frees the reply after this returns: the request takes a copy of the bytes.
+  w->HandleReply(call, static_cast<UpstreamReply*>(reply));
+  delete call;
+}
+
+void Gateway::Worker::HandleReply(Call* call, UpstreamReply* reply) {
+  Request& r = *call->req;
+  Client& c = *r.client;
+  --c.outstanding;
+  if (c.closing) {
+    MaybeDestroy(&c);
+    return;
+  }
+  if (!call->last || r.parts[call->part].done) return;
+  const size_t part = call->part;
+  m_.upstream_latency->Observe(std::chrono::duration<double>(Clock::now() - call->sent).count());
+  if (reply == nullptr) {
+    // The connection failed. A command that never left, or whose repetition is harmless,
+    // goes again; a write that may have been applied gets an error saying so.
+    const bool maybe_sent = call->conn->connected || call->timed_out;
+    if (call->timed_out) {
+      FinishPart(r, part, nullptr,
+                 r.retry_safe ? "-TIMEOUT the shard did not answer within --requestTimeoutMs\r\n"
+                              : "-OUTCOMEUNKNOWN the shard did not answer within "
+                                "--requestTimeoutMs; the write may or may not have been "
+                                "applied\r\n");
+      return;
+    }
+    if (!maybe_sent || r.retry_safe) {
+      RetryLater(r, part, "TRYAGAIN the connection to the group's leader failed", "connection",
+                 gw_->options_.backoff_initial);
+      return;
+    }
+    FinishPart(r, part, nullptr,
+               "-OUTCOMEUNKNOWN the connection to the shard was lost after the write was sent; "
+               "it may or may not have been applied\r\n");
+    return;
+  }
+  if (reply->is_error()) {
+    const std::string_view text = reply->text();
+    if (absl::StartsWith(Av(text), "MOVED ")) {
+      // MOVED <slot> <host:port>: the group's leader is there.
+      std::vector<std::string> f = absl::StrSplit(Av(text), ' ');
+      const routing::GroupId group = r.plan.parts[part].group;
+      m_.moved->Inc();
+      if (f.size() == 3) leaders_[group].address = f[2];
+      PartState& p = r.parts[part];
+      p.last_error = std::string(text);
+      if (++p.moves <= kMaxImmediateMoves && Clock::now() < r.budget_end) {
+        m_.retries.WithLabels({"moved"})->Inc();
+        SendPart(r, part);
+      } else {
+        RetryLater(r, part, std::string(text), "moved", gw_->options_.backoff_initial);
+      }
+      return;
+    }
+    if (absl::StartsWith(Av(text), "TRYAGAIN")) {
+      RetryLater(r, part, std::string(text), "tryagain", gw_->options_.backoff_initial);
+      return;
+    }
+  }
+  // The reply object belongs to hiredis: move its bytes out into a request-owned copy.
+  auto owned = std::make_unique<UpstreamReply>();
+  owned->bytes = std::move(reply->bytes);
+  owned->elements = std::move(reply->elements);
+  owned->head.type = reply->head.type;
+  owned->head.integer = reply->head.integer;
+  owned->head.elements = reply->head.elements;
+  if (reply->head.str != nullptr) {
+    owned->head.str = owned->bytes.data() + 1;
+    owned->head.len = reply->head.len;
+  }
+  FinishPart(r, part, std::move(owned), "");
+}
+
+void Gateway::Worker::RetryLater(Request& r, size_t part, std::string error, const char* reason,
+                                 std::chrono::milliseconds first_delay) {
+  PartState& p = r.parts[part];
+  p.last_error = std::move(error);
+  const Clock::time_point now = Clock::now();
+  std::chrono::milliseconds delay = first_delay;
+  for (int i = 1; i < p.attempts && delay < kBackoffMax; ++i) delay *= 2;
+  delay = std::min(delay, kBackoffMax);
+  if (now + delay > r.budget_end || now + delay > r.deadline || stopping_) {
+    FinishPart(r, part, nullptr, absl::StrCat("-", p.last_error, "\r\n"));
+    return;
+  }
+  m_.retries.WithLabels({reason})->Inc();
+  ++r.client->outstanding;
+  retries_.emplace(now + delay, Retry{&r, part});
+  ArmRetryTimer();
+}
+
+void Gateway::Worker::ArmRetryTimer() {
+  if (retries_.empty()) return;
+  const auto wait =
+      std::chrono::duration_cast<std::chrono::milliseconds>(retries_.begin()->first - Clock::now());
+  uv_timer_start(&retry_timer_, &OnRetryTimer, std::max<int64_t>(0, wait.count()), 0);
+}
+
+void Gateway::Worker::OnRetryTimer(uv_timer_t* handle) {
+  auto* w = static_cast<Worker*>(handle->data);
+  const Clock::time_point now = Clock::now();
+  while (!w->retries_.empty() && w->retries_.begin()->first <= now) {
+    Retry retry = w->retries_.begin()->second;
+    w->retries_.erase(w->retries_.begin());
+    Client& c = *retry.req->client;
+    --c.outstanding;
+    if (c.closing) {
+      w->MaybeDestroy(&c);
+      continue;
+    }
+    if (w->stopping_) {
+      w->FinishPart(*retry.req, retry.part, nullptr, "-TRYAGAIN the gateway is shutting down\r\n");
+      continue;
+    }
+    w->SendPart(*retry.req, retry.part);
+  }
+  w->ArmRetryTimer();
+}
+
+void Gateway::Worker::CheckDeadlines(Clock::time_point now) {
+  const Clock::duration timeout = gw_->options_.request_timeout;
+  for (auto& [address, pool] : pools_) {
+    for (auto& conn : pool->conns) {
+      if (conn->ac == nullptr || conn->inflight.empty()) continue;
+      Call* oldest = conn->inflight.front();
+      if (now - oldest->sent < timeout) continue;
+      // hiredis matches replies by order only: the one way to give up on a request is to
+      // drop its connection (the others on it fail over as lost-connection retries).
+      spdlog::warn("shard {} did not answer within {} ms; reconnecting", address,
+                   gw_->options_.request_timeout.count());
+      oldest->timed_out = true;
+      redisAsyncContext* ac = conn->ac;
+      redisAsyncFree(ac);
+    }
+  }
+}
+
+void Gateway::Worker::OnTick(uv_timer_t* handle) {
+  auto* w = static_cast<Worker*>(handle->data);
+  const Clock::time_point now = Clock::now();
+  w->CheckDeadlines(now);
+  const auto idle = w->gw_->options_.idle_timeout;
+  if (idle.count() > 0 && !w->stopping_) {
+    std::vector<Client*> idle_clients;
+    for (const auto& [id, c] : w->clients_) {
+      if (c->pending.empty() && now - c->last_activity > idle) idle_clients.push_back(c);
+    }
+    for (Client* c : idle_clients) w->CloseClient(*c);
+  }
+  if (w->stopping_) {
+    Clock::time_point drain_deadline;
+    {
+      std::lock_guard<std::mutex> lk(w->mu_);
+      drain_deadline = w->drain_deadline_;
+    }
+    if (w->Drained() || now >= drain_deadline) w->FinishStop();
+  }
+}
+
+// ---- shutdown ----
+
+void Gateway::Worker::StartStopping() {
+  stopping_ = true;
+  if (listening_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    listening_ = false;
+  }
+  OnTick(&tick_);  // finishes at once when nothing is in flight
+}
+
+bool Gateway::Worker::Drained() const {
+  for (const auto& [id, c] : clients_) {
+    if (!c->pending.empty()) return false;
+  }
+  return true;
+}
+
+void Gateway::Worker::FinishStop() {
+  if (stopped_) return;
+  stopped_ = true;
+  std::vector<Client*> all;
+  for (const auto& [id, c] : clients_) all.push_back(c);
+  for (Client* c : all) CloseClient(*c);
+  for (auto& [address, pool] : pools_) {
+    for (auto& conn : pool->conns) {
+      if (conn->ac != nullptr) redisAsyncFree(conn->ac);
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->reconnect), nullptr);
+    }
+  }
+  // Retries left fail at once; their clients are closing.
+  while (!retries_.empty()) {
+    Retry retry = retries_.begin()->second;
+    retries_.erase(retries_.begin());
+    --retry.req->client->outstanding;
+    MaybeDestroy(retry.req->client);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+}
+
+// ---- Gateway ----
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
+
+Gateway::~Gateway() { Stop(); }
+
+absl::Status Gateway::Start() {
+  int port = 0;
+  for (size_t i = 0; i < options_.threads; ++i) {
+    auto w = std::make_unique<Worker>(this, i);
+    absl::Status s = w->Bind(options_.listen, &port);
+    workers_.push_back(std::move(w));
+    if (!s.ok()) {
+      for (auto& started : workers_) started->Start();
+      Stop();
+      return s;
+    }
+  }
+  port_ = port;
+  for (auto& w : workers_) w->Start();
+  return absl::OkStatus();
+}
+
+void Gateway::Stop(std::chrono::milliseconds drain) {
+  std::lock_guard<std::mutex> lk(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& w : workers_) w->RequestStop(drain);
+  for (auto& w : workers_) w->Join();
+  workers_.clear();
+}
+
+void Gateway::PublishView(std::shared_ptr<const ClusterView> view) {
+  {
+    std::lock_guard<std::mutex> lk(view_mu_);
+    view_ = std::move(view);
+  }
+  for (auto& w : workers_) w->Wake();
+}
+
+std::shared_ptr<const ClusterView> Gateway::view() const {
+  std::lock_guard<std::mutex> lk(view_mu_);
+  return view_;
+}
+
+}  // namespace tessera::gateway

@@ -1,0 +1,356 @@
+"""Integration: 3 tessera-shard processes x 2 groups and tessera-gateway in front, driven
+with redis-py and raw RESP sockets. The client sees one keyspace across groups; leader
+changes are hidden behind the gateway's retries."""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+import redis
+
+from shard_cluster import ShardCluster, free_port, wait_for
+from test_shard_cluster import key_in_group, keys_in_group, wait_leaders
+
+SHARD = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
+GATEWAY = os.environ.get(
+    "TESSERA_GATEWAY_BIN", os.path.join(os.path.dirname(SHARD), "tessera-gateway"))
+
+
+class Gateway:
+    def __init__(self, cluster, root, extra=()):
+        self.port = free_port()
+        self.http_port = free_port()
+        seeds = ",".join(f"127.0.0.1:{n.group_ports[cluster.groups[0]]}" for n in cluster.nodes)
+        self.log_path = os.path.join(root, f"gateway-{self.port}.log")
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [GATEWAY, "--listen", f"127.0.0.1:{self.port}", "--shards", seeds,
+             "--raftRedisMap", cluster.redis_map(), "--threads", "2",
+             "--metricsAddress", f"127.0.0.1:{self.http_port}"] + list(extra),
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def client(self, **kw):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10,
+                           decode_responses=True, **kw)
+
+    def http(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}",
+                                        timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def log_has(self, text):
+        with open(self.log_path) as f:
+            return text in f.read()
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(timeout=20)
+        self.proc = None
+        return code
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = ShardCluster(SHARD, str(tmp_path))
+    c.start_all()
+    yield c
+    c.stop_all(signal.SIGKILL)
+
+
+@pytest.fixture
+def gateway(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path))
+    wait_leaders(cluster, 15)
+    wait_for(lambda: g.client().set("warmup", "1"), 20, "a write through the gateway")
+    yield g
+    assert g.stop() == 0
+
+
+def raw(port, payload, expect_replies, timeout=10):
+    """Sends raw RESP and returns the bytes of `expect_replies` replies (counted by a
+    redis-py-free reader good enough for the shapes used here)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data += s.recv(65536)
+            if count_replies(data) >= expect_replies:
+                return data
+        raise AssertionError(f"timed out; got {data!r}")
+
+
+def count_replies(data):
+    n, pos = 0, 0
+    while True:
+        end = skip_reply(data, pos)
+        if end is None:
+            return n
+        n, pos = n + 1, end
+
+
+def skip_reply(data, pos):
+    line_end = data.find(b"\r\n", pos)
+    if line_end < 0:
+        return None
+    kind, body = data[pos:pos + 1], data[pos + 1:line_end]
+    pos = line_end + 2
+    if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+        return pos
+    if kind in (b"$", b"="):
+        length = int(body)
+        if length < 0:
+            return pos
+        return pos + length + 2 if len(data) >= pos + length + 2 else None
+    if kind in (b"*", b"~", b">", b"%"):
+        count = int(body) * (2 if kind == b"%" else 1)
+        for _ in range(max(count, 0)):
+            pos = skip_reply(data, pos)
+            if pos is None:
+                return None
+        return pos
+    raise AssertionError(f"unknown reply type {kind!r}")
+
+
+def test_keys_of_both_groups_read_back_through_the_gateway(cluster, gateway):
+    c = gateway.client()
+    for g in cluster.groups:
+        key = key_in_group(cluster, g, prefix=f"one{g}-")
+        assert c.set(key, f"v{g}") is True
+        assert c.get(key) == f"v{g}"
+    # The shards agree: the key lives at its group's leader.
+    leaders = wait_leaders(cluster, 15)
+    key = key_in_group(cluster, 2, prefix="one2-")
+    assert leaders[2].client().get(key) == "v2"
+
+
+def test_multi_key_commands_split_across_groups_and_merge_in_key_order(cluster, gateway):
+    c = gateway.client()
+    a = keys_in_group(cluster, 1, 5, "ma")
+    b = keys_in_group(cluster, 2, 5, "mb")
+    mixed = [k for pair in zip(a, b) for k in pair]
+    assert c.mset({k: f"val-{k}" for k in mixed}) is True
+    assert c.mget(mixed + ["missing"]) == [f"val-{k}" for k in mixed] + [None]
+    assert c.exists(*mixed, "missing") == 10
+    assert c.touch(*mixed) == 10
+    assert c.delete(a[0], b[0], "missing") == 2
+    assert c.unlink(a[1], b[1]) == 2
+    assert c.mget(a[0], b[0], a[2], b[2]) == [None, None, f"val-{a[2]}", f"val-{b[2]}"]
+    # A command that must stay in one group is refused across groups.
+    with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+        c.rename(a[2], b[2])
+
+
+def test_cross_group_multi_is_refused_and_one_group_multi_runs(cluster, gateway):
+    c = gateway.client()
+    a = key_in_group(cluster, 1, prefix="tx1-")
+    b = key_in_group(cluster, 2, prefix="tx2-")
+    p = c.pipeline(transaction=True)
+    p.set("{tag}x", 1)
+    p.incr("{tag}x")
+    p.get("{tag}x")
+    assert p.execute() == [True, 2, "2"]
+    p = c.pipeline(transaction=True)
+    p.set(a, 1)
+    p.set(b, 1)
+    with pytest.raises(redis.ResponseError) as e:
+        p.execute()
+    assert "CROSSSLOT" in str(e.value) or "EXECABORT" in str(e.value)
+    assert c.get(a) is None and c.get(b) is None
+
+
+def test_pipeline_of_1000_mixed_commands_comes_back_in_order(cluster, gateway):
+    c = gateway.client()
+    p = c.pipeline(transaction=False)
+    expected = []
+    for i in range(1000):
+        key = f"p{i % 37}"
+        kind = i % 4
+        if kind == 0:
+            p.set(key, i)
+            expected.append(True)
+        elif kind == 1:
+            p.incr(f"ctr{i % 5}")
+            expected.append(None)  # checked below
+        elif kind == 2:
+            p.ping()
+            expected.append(True)
+        else:
+            p.echo(f"e{i}")
+            expected.append(f"e{i}")
+    replies = p.execute()
+    assert len(replies) == 1000
+    counters = {}
+    for i, (got, want) in enumerate(zip(replies, expected)):
+        if i % 4 == 1:
+            counters[i % 5] = counters.get(i % 5, 0) + 1
+            assert got == counters[i % 5], (i, got)
+        else:
+            assert got == want, (i, got, want)
+
+
+def test_hello_3_shapes(cluster, gateway):
+    h = key_in_group(cluster, 1, prefix="h")
+    z = key_in_group(cluster, 2, prefix="z")
+    s = key_in_group(cluster, 2, prefix="s")
+    payload = (f"HELLO 3\r\nHSET {h} f v\r\nHGETALL {h}\r\nGET nosuch\r\n"
+               f"ZADD {z} 1.5 m\r\nZSCORE {z} m\r\nSADD {s} x\r\nSMEMBERS {s}\r\n"
+               f"MGET {h}-none {z}-none\r\nPING\r\n").encode()
+    data = raw(gateway.port, payload, 10)
+    assert data.startswith(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n")
+    assert b"$5\r\nproto\r\n:3\r\n" in data
+    rest = data[skip_reply(data, 0):]
+    assert rest == (b":1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n:1\r\n,1.5\r\n:1\r\n~1\r\n$1\r\nx\r\n"
+                    b"*2\r\n_\r\n_\r\n+PONG\r\n")
+    # RESP2 clients see the RESP2 shapes.
+    c = gateway.client()
+    assert c.hgetall(h) == {"f": "v"}
+    assert raw(gateway.port, f"ZSCORE {z} m\r\n".encode(), 1) == b"$3\r\n1.5\r\n"
+
+
+def test_local_commands_and_health(cluster, gateway):
+    c = gateway.client()
+    assert c.ping() is True
+    assert c.echo("hi") == "hi"
+    assert c.client_setname("me") is True
+    assert c.client_getname() == "me"
+    assert c.execute_command("SELECT", 0) is True
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        c.execute_command("SELECT", 1)
+    assert c.command_count() > 100  # answered by a shard from the shared table
+    info = c.info()
+    assert info["tessera_role"] == "gateway"
+    assert info["topology_known"] == 1
+    status, body = gateway.http("/healthz")
+    assert status == 200
+    status, body = gateway.http("/metrics")
+    assert status == 200
+    assert "tessera_gateway_commands_total" in body
+    assert "tessera_gateway_topology_version 1" in body
+
+
+def test_requirepass_is_enforced(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path), extra=["--requirepass", "secret"])
+    try:
+        wait_leaders(cluster, 15)
+        c = g.client()
+        wait_for(lambda: socket.create_connection(("127.0.0.1", g.port)).close() or True, 10,
+                 "gateway listening")
+        with pytest.raises(redis.AuthenticationError):
+            c.set("k", "v")
+        with pytest.raises((redis.ResponseError, redis.AuthenticationError), match="WRONGPASS"):
+            c.execute_command("AUTH", "wrong")
+        authed = g.client(password="secret")
+        wait_for(lambda: authed.set("k", "v"), 20, "authenticated write")
+        assert authed.get("k") == "v"
+    finally:
+        assert g.stop() == 0
+
+
+def test_protocol_error_and_limits_keep_the_gateway_serving(cluster, gateway):
+    # A 1 GiB bulk header is refused (over proto-max-bulk-len) and the connection closed.
+    data = raw(gateway.port, b"*2\r\n$3\r\nGET\r\n$1073741824\r\n", 1)
+    assert data == b"-ERR Protocol error: invalid bulk length\r\n"
+    assert gateway.client().ping() is True
+
+
+def test_leader_kill_is_hidden_from_clients(cluster, gateway):
+    """kill -9 each group's leader in turn while a client writes through the gateway: the
+    client sees no MOVED, only the documented outcome-unknown error for a write in flight,
+    and every acknowledged write reads back."""
+    c = gateway.client()
+    acked = {}
+    errors = []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            key = f"fw{i}"
+            try:
+                if c.set(key, f"v{i}"):
+                    acked[key] = f"v{i}"
+            except redis.ResponseError as e:
+                errors.append(str(e))
+            except redis.ConnectionError as e:
+                errors.append(f"connection: {e}")
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for g in cluster.groups:
+            leaders = wait_leaders(cluster, 15)
+            before = len(acked)
+            cluster.stop(leaders[g], signal.SIGKILL)
+            # Writes to every group keep being acknowledged after the election.
+            wait_for(lambda: len(acked) > before + 50, 30, f"writes after group {g} failover")
+            victim = leaders[g]
+            cluster.start(victim)
+            wait_leaders(cluster, 20)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert not [e for e in errors if "MOVED" in e], errors
+    unexpected = [e for e in errors if not e.startswith("OUTCOMEUNKNOWN")]
+    assert not unexpected, unexpected
+    check = gateway.client()
+    keys = list(acked)
+    for i in range(0, len(keys), 200):
+        chunk = keys[i:i + 200]
+        assert check.mget(chunk) == [acked[k] for k in chunk]
+
+
+def test_sigterm_drains_and_exits_zero(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path))
+    wait_leaders(cluster, 15)
+    wait_for(lambda: g.client().set("d", "1"), 20, "gateway up")
+    assert g.stop() == 0
+
+
+def test_slow_reader_is_cut_off_and_others_keep_being_served(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path), extra=["--maxOutputBuffer", str(1 << 20)])
+    try:
+        wait_leaders(cluster, 15)
+        c = g.client()
+        wait_for(lambda: c.set("big", "x" * 100_000), 20, "gateway up")
+        slow = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # 400 replies of 100 KB, never read: far over the 1 MiB output limit.
+        slow.sendall(b"GET big\r\n" * 400)
+
+        def closed():
+            try:
+                slow.setblocking(False)
+                while True:
+                    chunk = slow.recv(1 << 20)
+                    if not chunk:
+                        return True  # EOF: the gateway closed it
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+            finally:
+                slow.setblocking(True)
+
+        # Reading only after the gateway gave up: drain until EOF.
+        wait_for(lambda: g.log_has("over --maxOutputBuffer"), 20, "the slow reader cut off")
+        wait_for(closed, 20, "EOF on the slow reader")
+        assert c.ping() is True
+        assert len(c.get("big")) == 100_000
+    finally:
+        assert g.stop() == 0
