@@ -30,6 +30,7 @@ IMAGE_UID = 10001
 NOT_NEEDED_TO_BUILD = {
     "ccache", "clang", "libclang-rt-14-dev", "clang-format", "git", "libbenchmark-dev",
     "redis-tools", "redis-server", "python3-redis", "python3-pytest", "prometheus",
+    "nutcracker",
 }
 
 
@@ -483,7 +484,11 @@ def test_start_script_flags_pass_the_shards_validation(script, tmp_path):
     hashes = {}
     for k in range(int(settings["TESSERA_BOOTSTRAP_VOTERS"])):
         conf = tmp_path / f"shard-{k}.toml"
+        token = tmp_path / "admin-token"
+        token.write_text("t0ken\n")
+        token.chmod(0o600)
         toml = k8s_file("shard.toml").replace('"/var/lib/tessera"', f'"{tmp_path}/data-{k}"')
+        toml = toml.replace('"/etc/tessera-admin/token"', f'"{token}"')
         conf.write_text(re.sub(r'(?m)^metricsAddress = .*$', "", toml))
         proc = run_script(script, "shard", f"tessera-shard-{k}",
                           {"TESSERA_SHARD_CONFIG": str(conf)}, bin_dir=real)
