@@ -615,6 +615,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     } else if (auto list = opts.bootstrap_lists.find(gid); list != opts.bootstrap_lists.end()) {
       g->bootstrap_list_hash = ListHashHex(ListHash(list->second));
     }
+    transport->SetBootstrapState(gid, g->bootstrap_era, g->bootstrap_list_hash);
     std::string initialized;
     g->initialized = engine->db()
                          ->Get(rocksdb::ReadOptions(), engine->meta(),
@@ -1184,6 +1185,7 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
         }
       }
       g.bootstrap_era = false;
+      transport_->SetBootstrapState(g.gid, false, g.bootstrap_list_hash);
       RefreshConfiguration(g);
       spdlog::info("group {}: conf change at {} applied: {} {:016x}; {} voter(s), {} learner(s)",
                    g.gid, e.index,
@@ -1424,6 +1426,7 @@ void Driver::InstallSnapshot(Group& g, const raft::Snapshot& snap) {
   rs = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),
                           MetaKey(g.gid, meta::kBootstrapEra), &era);
   g.bootstrap_era = rs.ok() && era == std::string(1, '\x01');
+  transport_->SetBootstrapState(g.gid, g.bootstrap_era, g.bootstrap_list_hash);
   RefreshConfiguration(g);
   if (g.pending_change.has_value() && index >= g.pending_change->index) {
     // The snapshot covers the entry; whether it was ours is unknown here.

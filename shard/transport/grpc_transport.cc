@@ -10,8 +10,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -19,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/metrics.h"
 #include "proto/raft.grpc.pb.h"
 #include "proto/raft.pb.h"
 #include "shard/transport/handler_gate.h"
@@ -44,6 +47,7 @@ struct AtomicCounters {
   std::atomic<uint64_t> streams_opened{0};
   std::atomic<uint64_t> streams_accepted{0};
   std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> bootstrap_mismatches{0};
 };
 
 // The first ten occurrences, then powers of two: a flood of garbage cannot flood the log.
@@ -65,6 +69,51 @@ std::string EncodeListeners(const std::map<GroupId, std::string>& listeners) {
     absl::StrAppend(&out, out.empty() ? "" : ",", group, "=", address);
   }
   return out;
+}
+
+// The handshake's bootstrap state (membership.md §5): "gid=era:hash,..." of the sender's groups,
+// era 1 while the group's membership is still the declared bootstrap list.
+constexpr char kBootstrapMetadata[] = "x-tessera-bootstrap";
+
+struct BootstrapState {
+  bool era = false;
+  std::string hash;
+};
+
+std::string EncodeBootstrapStates(const std::map<GroupId, BootstrapState>& states) {
+  std::string out;
+  for (const auto& [group, st] : states) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", group, "=", st.era ? 1 : 0, ":", st.hash);
+  }
+  return out;
+}
+
+// Malformed entries are skipped, like the listeners'.
+std::map<GroupId, BootstrapState> DecodeBootstrapStates(std::string_view text) {
+  std::map<GroupId, BootstrapState> out;
+  if (text.size() > kMaxListenersMetadata) return out;
+  for (absl::string_view entry : absl::StrSplit(absl::string_view(text.data(), text.size()), ',')) {
+    const size_t eq = entry.find('=');
+    const size_t colon = entry.find(':');
+    GroupId group = 0;
+    if (eq == absl::string_view::npos || colon == absl::string_view::npos || colon < eq ||
+        !absl::SimpleAtoi(entry.substr(0, eq), &group)) {
+      continue;
+    }
+    const absl::string_view era = entry.substr(eq + 1, colon - eq - 1);
+    if (era != "0" && era != "1") continue;
+    out[group] = BootstrapState{era == "1", std::string(entry.substr(colon + 1))};
+  }
+  return out;
+}
+
+common::Family<common::Counter>& BootstrapMismatchCounter() {
+  static common::Family<common::Counter>* const family = &common::DefaultRegistry().AddCounter(
+      "tessera_raft_bootstrap_hash_mismatch_total",
+      "Peers in the bootstrap era whose declared bootstrap list differs from this node's "
+      "(first-boot divergence, membership.md section 5); counted once per peer and group.",
+      {"group"});
+  return *family;
 }
 
 // Malformed entries are skipped: the handshake is a hint, never a reason to drop a stream.
@@ -128,6 +177,9 @@ struct GrpcTransport::State {
   void LearnListeners(raft::NodeId node, const std::vector<std::pair<GroupId, std::string>>& ls);
   // False once the transport is stopping: the caller ends the stream.
   bool Deliver(const v1::MessageBatch& batch, const std::string& from_peer);
+  // §5 detection: both ends in the bootstrap era with different list hashes. Logs and counts;
+  // never rejects anything.
+  void CheckBootstrap(raft::NodeId from, const std::map<GroupId, BootstrapState>& remote);
   std::string PeerTarget(raft::NodeId node) const;
   // The listener of (group, node), else any of node's listeners (each serves every group).
   std::string SnapshotTarget(GroupId group, raft::NodeId node) const;
@@ -152,6 +204,8 @@ struct GrpcTransport::State {
   absl::flat_hash_map<raft::NodeId, std::unique_ptr<Peer>> peers;
   std::map<GroupId, std::string> bound_addresses;
   std::string announced_listeners;  // kListenersMetadata of outbound streams, set by Start
+  std::map<GroupId, BootstrapState> bootstrap;  // this node's, per group (SetBootstrapState)
+  std::set<std::pair<raft::NodeId, GroupId>> mismatch_reported;  // logged once per peer, group
   std::map<GroupId, std::vector<grpc::Service*>> group_services;
   std::vector<std::unique_ptr<Service>> services;  // one per listener
   std::vector<std::unique_ptr<grpc::Server>> servers;
@@ -247,6 +301,9 @@ void GrpcTransport::State::Peer::Run() {
       std::lock_guard<std::mutex> lk(state_->mu);
       if (!state_->announced_listeners.empty()) {
         context.AddMetadata(kListenersMetadata, state_->announced_listeners);
+      }
+      if (!state_->bootstrap.empty()) {
+        context.AddMetadata(kBootstrapMetadata, EncodeBootstrapStates(state_->bootstrap));
       }
     }
     {
@@ -424,12 +481,17 @@ class GrpcTransport::State::Service final : public v1::RaftTransport::Service {
     if (auto it = metadata.find(kListenersMetadata); it != metadata.end()) {
       listeners = DecodeListeners(std::string_view(it->second.data(), it->second.size()));
     }
+    std::map<GroupId, BootstrapState> bootstrap;
+    if (auto it = metadata.find(kBootstrapMetadata); it != metadata.end()) {
+      bootstrap = DecodeBootstrapStates(std::string_view(it->second.data(), it->second.size()));
+    }
     v1::MessageBatch batch;
     bool learned = false;
     while (reader->Read(&batch)) {
       if (!learned && batch.from_node_id() != raft::kNoNode) {
         learned = true;
         state_->LearnListeners(batch.from_node_id(), listeners);
+        state_->CheckBootstrap(batch.from_node_id(), bootstrap);
       }
       if (!state_->Deliver(batch, peer)) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "raft transport stopping");
@@ -558,6 +620,34 @@ void GrpcTransport::SetHandlers(MessageHandler on_message, UnreachableHandler on
   std::lock_guard<std::mutex> lk(state_->mu);
   state_->on_message = std::move(on_message);
   state_->on_unreachable = std::move(on_unreachable);
+}
+
+void GrpcTransport::SetBootstrapState(GroupId group, bool bootstrap_era, std::string list_hash) {
+  std::lock_guard<std::mutex> lk(state_->mu);
+  state_->bootstrap[group] = BootstrapState{bootstrap_era, std::move(list_hash)};
+}
+
+void GrpcTransport::State::CheckBootstrap(raft::NodeId from,
+                                          const std::map<GroupId, BootstrapState>& remote) {
+  for (const auto& [group, theirs] : remote) {
+    std::string ours_hash;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      auto it = bootstrap.find(group);
+      if (it == bootstrap.end() || !it->second.era || !theirs.era ||
+          it->second.hash == theirs.hash || !mismatch_reported.insert({from, group}).second) {
+        continue;
+      }
+      ours_hash = it->second.hash;
+    }
+    spdlog::error(
+        "group {}: node {:016x} bootstrapped from another list (bootstrap_list_hash {} here, {} "
+        "there): the nodes were started with different --raftGroupPeers; see the recovery in "
+        "docs/raft_learner_operations.md",
+        group, from, ours_hash, theirs.hash);
+    BootstrapMismatchCounter().WithLabels({absl::StrCat(group)})->Inc();
+    counters.bootstrap_mismatches.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void GrpcTransport::SetPeerAddress(GroupId group, raft::NodeId node, const std::string& address) {
@@ -695,6 +785,7 @@ GrpcTransportCounters GrpcTransport::Counters() const {
   out.streams_opened = c.streams_opened.load();
   out.streams_accepted = c.streams_accepted.load();
   out.reconnects = c.reconnects.load();
+  out.bootstrap_mismatches = c.bootstrap_mismatches.load();
   return out;
 }
 

@@ -62,15 +62,16 @@ struct GrpcTransportOptions {
 
 // Monotonic totals since construction; a snapshot, each field read independently.
 struct GrpcTransportCounters {
-  uint64_t sent = 0;                // messages written to a peer stream
-  uint64_t received = 0;            // inbound messages handed to the MessageHandler
-  uint64_t dropped_full = 0;        // outbound messages refused by a full peer queue
-  uint64_t unreachable = 0;         // outbound messages reported to the UnreachableHandler
-  uint64_t rejected_malformed = 0;  // inbound messages the codec or the address check refused
-  uint64_t unknown_group = 0;       // inbound messages for a group this node does not host
-  uint64_t streams_opened = 0;      // outbound streams started (one per peer per connection)
-  uint64_t streams_accepted = 0;    // inbound streams accepted by the server
-  uint64_t reconnects = 0;          // outbound streams re-established after a failure
+  uint64_t sent = 0;                  // messages written to a peer stream
+  uint64_t received = 0;              // inbound messages handed to the MessageHandler
+  uint64_t dropped_full = 0;          // outbound messages refused by a full peer queue
+  uint64_t unreachable = 0;           // outbound messages reported to the UnreachableHandler
+  uint64_t rejected_malformed = 0;    // inbound messages the codec or the address check refused
+  uint64_t unknown_group = 0;         // inbound messages for a group this node does not host
+  uint64_t streams_opened = 0;        // outbound streams started (one per peer per connection)
+  uint64_t streams_accepted = 0;      // inbound streams accepted by the server
+  uint64_t reconnects = 0;            // outbound streams re-established after a failure
+  uint64_t bootstrap_mismatches = 0;  // (peer, group) pairs with another bootstrap list (§5)
 };
 
 class GrpcTransport final : public Transport {
@@ -83,6 +84,7 @@ class GrpcTransport final : public Transport {
 
   void SetHandlers(MessageHandler on_message, UnreachableHandler on_unreachable) override;
   void SetPeerAddress(GroupId group, raft::NodeId node, const std::string& address) override;
+  void SetBootstrapState(GroupId group, bool bootstrap_era, std::string list_hash) override;
   absl::Status Start() override;
   void Stop() override;
   void Send(std::vector<GroupMessage> messages) override;

@@ -34,6 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr raft::NodeId kNodeA = 0xA;
 constexpr raft::NodeId kNodeB = 0xB;
+constexpr raft::NodeId kNodeC = 0xC;
 constexpr auto kDeadline = std::chrono::seconds(15);
 
 // Polls `done` until it holds or the deadline passes; the only way these tests wait.
@@ -231,6 +232,30 @@ TEST(GrpcTransportTest, BothGroupsFlowInOrderOnOneStreamPerPeer) {
     EXPECT_EQ(c.unreachable, 0u);
     EXPECT_EQ(c.rejected_malformed + c.unknown_group + c.dropped_full, 0u);
   }
+}
+
+TEST(GrpcTransportTest, DivergentBootstrapListsAreReportedOncePerPeerAndGroupNeverRejected) {
+  Node a(kNodeA, Ephemeral({1, 2}));
+  Node b(kNodeB, Ephemeral({1, 2}));
+  Node c(kNodeC, Ephemeral({1, 2}));
+  // Group 1: a and b in the bootstrap era with different lists; c agrees with b. Group 2: the
+  // same hash, and a has left the era (a membership change committed): nothing to report.
+  a.transport->SetBootstrapState(1, true, "aaaa");
+  b.transport->SetBootstrapState(1, true, "bbbb");
+  c.transport->SetBootstrapState(1, true, "bbbb");
+  a.transport->SetBootstrapState(2, false, "cccc");
+  b.transport->SetBootstrapState(2, true, "dddd");
+  for (Node* n : {&a, &b, &c}) ASSERT_TRUE(n->Start().ok());
+  a.Learn(kNodeB, b.Bound({1, 2}));
+  c.Learn(kNodeB, b.Bound({1, 2}));
+  for (uint64_t seq = 0; seq < 20; ++seq) {
+    a.transport->Send({{1, App(kNodeA, kNodeB, seq)}, {2, App(kNodeA, kNodeB, seq)}});
+    c.transport->Send({{1, App(kNodeC, kNodeB, seq)}});
+  }
+  // Detection only: every message is delivered.
+  ASSERT_TRUE(PollUntil([&] { return b.inbox.MessageCount() == 60; }));
+  EXPECT_EQ(b.Counters().bootstrap_mismatches, 1u) << "a's group 1 only, once";
+  EXPECT_EQ(a.Counters().bootstrap_mismatches, 0u);
 }
 
 TEST(GrpcTransportTest, DownPeerIsUnreachableAndRestartedPeerGetsMessagesAgain) {

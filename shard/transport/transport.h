@@ -71,6 +71,10 @@ class Transport {
   // The raft listener address of `node` for `group` (from bootstrap lists, the peers
   // record or conf-change context). Thread-safe; may be called at any time.
   virtual void SetPeerAddress(GroupId group, raft::NodeId node, const std::string& address) = 0;
+  // This node's bootstrap era and list hash of `group` (membership.md §5), announced in the
+  // stream handshake so that peers can detect divergent first-boot lists. Detection only.
+  virtual void SetBootstrapState(GroupId /*group*/, bool /*bootstrap_era*/,
+                                 std::string /*list_hash*/) {}
   virtual absl::Status Start() = 0;
   // Stops sending and receiving; idempotent. No handler runs after Stop returns.
   virtual void Stop() = 0;
