@@ -366,3 +366,221 @@ class HubConnection(redis.Connection):
     def _connect(self):
         with netns.in_namespace(self.netns_name):
             return super()._connect()
+
+
+# ---- scenarios ----
+
+SCENARIOS: dict[str, dict] = {
+    "kill": {"faults": ["kill", "pause"], "membership": False},
+    "partition": {"faults": ["partition-leader", "partition-halves", "partition-bridge",
+                             "partition-oneway", "partition-link", "loss", "slow"],
+                  "membership": False},
+    "membership": {"faults": ["kill", "pause", "partition-halves", "partition-leader"],
+                   "membership": True},
+    "all": {"faults": None, "membership": True},  # None: every fault in nemesis.FAULTS
+}
+
+
+@dataclass
+class Result:
+    scenario: str
+    ok: bool
+    operations: int = 0
+    checked: int = 0
+    summary: str = ""
+    problems: list[str] = field(default_factory=list)
+    directory: str = ""
+    replay: str = ""
+    skipped_faults: dict[str, str] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        status = "ok" if self.ok else "FAILED"
+        return (f"chaos {self.scenario}: {status}: {self.operations} operations "
+                f"({self.summary}); events {self.events}; {self.seconds:.0f}s"
+                + (f"; problems: {self.problems[:5]}" if self.problems else ""))
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Terminated(f"signal {signum}")
+
+
+def heal_all(cluster: Cluster, deadline: Deadline) -> None:
+    """Undoes every fault: network healed, paused processes continued, dead members restarted,
+    the gateway restarted if it died; waits for leaders and a write through the gateway."""
+    cluster.net.heal()
+    with cluster.lock:
+        nodes = list(cluster.nodes.values())
+    for n in nodes:
+        cluster.resume(n)
+        if n.proc is None or n.proc.poll() is not None:
+            n.proc = None
+            cluster.start(n)
+    if cluster.gateway is None or cluster.gateway.poll() is not None:
+        cluster.gateway = None
+        cluster.start_gateway()
+    cluster.wait_leaders(60)
+    cluster.wait_gateway_serving(60)
+
+
+def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None = None,
+                 keep: bool = False, out_dir: str | None = None, shards_slots: int = 5,
+                 key_window: float = 10.0) -> Result:
+    import checker
+    from nemesis import FAULTS, Events, FaultNemesis, MembershipNemesis
+    from workload import Recorder, Workload
+
+    spec = SCENARIOS[scenario]
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    started = time.monotonic()
+    deadline = Deadline(seconds + 300)
+    netns.cleanup_stale()
+    base = out_dir or os.environ.get("TESSERA_CHAOS_DIR") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    root = tempfile.mkdtemp(prefix=f"tessera-chaos-{scenario}-", dir=base)
+    result = Result(scenario, False, directory=root)
+    problems = result.problems
+    handler_installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if handler_installed else None
+    net = netns.Network(shards_slots)
+    cluster: Cluster | None = None
+    rec = Recorder()
+    events = Events(rec)
+    workload = fault = member = None
+    final: dict = {}
+    log.info("chaos %s: seed %d, %ss, %d clients, dir %s", scenario, seed, seconds, clients, root)
+    try:
+        net.setup()
+        cluster = Cluster(root, net, deadline)
+        cluster.start_all()
+        events("cluster-up", f"leaders {[(g, n.raft_id) for g, n in cluster.wait_leaders().items()]}"
+                             f"; firewall={net.firewall} netem={net.netem} tbf={net.tbf}")
+        workload = Workload(lambda: cluster.client(), rec, clients, seed, key_window=key_window)
+        workload.start()
+        fault = FaultNemesis(cluster, events, spec["faults"] or list(FAULTS), seed)
+        result.skipped_faults = dict(fault.skipped)
+        fault.start()
+        if spec["membership"]:
+            member = MembershipNemesis(cluster, events, seed)
+            member.start()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            deadline.cap(1)
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            for crash in cluster.check_alive():
+                problems.append(f"crash: {crash}")
+                events("crash", crash)
+                with cluster.lock:
+                    for n in cluster.nodes.values():
+                        if n.proc is not None and n.proc.poll() is not None:
+                            n.proc = None  # reported once; heal restarts it
+        fault.finish(30)
+        if member is not None:
+            member.finish(90)
+        if cluster.gateway is not None and cluster.gateway.poll() is not None:
+            problems.append(f"crash: gateway exited with {cluster.gateway.returncode}")
+        events("heal-all")
+        heal_all(cluster, deadline)
+        events("healed")
+        time.sleep(3)  # clients run a little against the healed cluster
+        stuck = workload.finish(30)
+        if stuck:
+            problems.append(f"client threads did not stop: {stuck}")
+        final, missing = workload.final_reads(cluster.client(timeout=5),
+                                              timeout=deadline.cap(60))
+        if missing:
+            problems.append(f"unavailable after heal: {len(missing)} keys unreadable, e.g. "
+                            f"{missing[:3]}")
+    except _Terminated as e:
+        problems.append(f"terminated by {e}")
+    except TimeoutError as e:
+        problems.append(f"timeout: {e}")
+    except Exception as e:  # noqa: BLE001 - recorded, the run is failed and its dir kept
+        log.exception("chaos run")
+        problems.append(f"harness error: {type(e).__name__}: {e}")
+    finally:
+        for part in (workload, fault, member):
+            if part is not None:
+                try:
+                    part.finish(10)
+                except Exception:  # noqa: BLE001
+                    pass
+        if cluster is not None:
+            cluster.stop_all()
+        net.teardown()
+        if handler_installed:
+            signal.signal(signal.SIGTERM, previous)
+
+    # ---- check ----
+    if workload is not None:
+        problems += [f"anomaly: {a}" for a in workload.anomalies]
+        problems += [f"client error: {e}" for e in workload.errors[:5]]
+    history_path = os.path.join(root, "history.json")
+    doc = {"meta": {"scenario": scenario, "seed": seed, "seconds": seconds, "clients": clients,
+                    "firewall": net.firewall, "netem": net.netem, "tbf": net.tbf,
+                    "skipped_faults": result.skipped_faults},
+           "history": rec.ops, "final": final, "nemesis": events.items}
+    with open(history_path, "w") as f:
+        json.dump(doc, f)
+    with open(os.path.join(root, "nemesis.log"), "w") as f:
+        for e in events.items:
+            f.write(f"{e['time']:10.3f} {e['action']} {e['detail']}\n")
+    ops = [checker.Op.from_json(d) for d in rec.ops]
+    verdicts = checker.check_history(ops, final or None) if ops else []
+    bad = [v for v in verdicts if not v.ok]
+    problems += [str(v) for v in bad]
+    result.operations = len(ops)
+    result.checked = len(verdicts)
+    result.summary = rec.summary()
+    result.events = {a: events.count(a) for a in ("kill", "pause", "partition", "loss", "slow",
+                                                  "add_learner", "promote_learner",
+                                                  "remove_server", "transfer_leadership",
+                                                  "member-wipe", "membership-error")
+                     if events.count(a)}
+    result.seconds = time.monotonic() - started
+    if len(ops) == 0:
+        problems.append("no operations recorded")
+    result.ok = not problems
+    result.replay = f"/usr/bin/python3 {os.path.join(HERE, 'checker.py')} {history_path}"
+    with open(os.path.join(root, "result.txt"), "w") as f:
+        f.write(result.line() + "\n")
+        for p in problems:
+            f.write(p + "\n")
+    if result.ok and not keep:
+        shutil.rmtree(root, ignore_errors=True)
+        result.directory = ""
+    else:
+        print(f"chaos {scenario}: history, nemesis.log and logs kept in {root}")
+        print(f"replay: {result.replay}")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="kill")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--keep", action="store_true", help="keep the run directory on success")
+    parser.add_argument("--out-dir", help="where run directories go (default $TMPDIR)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    ok, why = netns.available()
+    if not ok:
+        print(f"chaos: skipped: {why}")
+        return 0
+    r = run_scenario(args.scenario, args.seconds, args.clients, args.seed, args.keep,
+                     args.out_dir)
+    print(r.line())
+    return 0 if r.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

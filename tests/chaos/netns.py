@@ -110,7 +110,7 @@ class _InNamespace:
         self.path = f"/var/run/netns/{ns}"
 
     def __enter__(self):
-        self.home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(self.path, os.O_RDONLY)
         try:
             if _libc.setns(target, CLONE_NEWNET) != 0:
