@@ -371,6 +371,7 @@ class HubConnection(redis.Connection):
 # ---- scenarios ----
 
 SCENARIOS: dict[str, dict] = {
+    "calm": {"faults": [], "membership": False},  # no faults: the negative controls' baseline
     "kill": {"faults": ["kill", "pause"], "membership": False},
     "partition": {"faults": ["partition-leader", "partition-halves", "partition-bridge",
                              "partition-oneway", "partition-link", "loss", "slow"],
@@ -460,7 +461,7 @@ def heal_all(cluster: Cluster, deadline: Deadline) -> None:
 
 def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None = None,
                  keep: bool = False, out_dir: str | None = None, shards_slots: int = 5,
-                 key_window: float = 10.0) -> Result:
+                 key_window: float = 10.0, bug: str | None = None) -> Result:
     import checker
     from nemesis import FAULTS, Events, FaultNemesis, MembershipNemesis
     from workload import Recorder, Workload
@@ -490,9 +491,11 @@ def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None =
         cluster.start_all()
         events("cluster-up", f"leaders {[(g, n.raft_id) for g, n in cluster.wait_leaders().items()]}"
                              f"; firewall={net.firewall} netem={net.netem} tbf={net.tbf}")
-        workload = Workload(lambda: cluster.client(), rec, clients, seed, key_window=key_window)
+        workload = Workload(lambda: cluster.client(), rec, clients, seed, key_window=key_window,
+                            bug=bug)
         workload.start()
-        fault = FaultNemesis(cluster, events, spec["faults"] or list(FAULTS), seed)
+        faults = list(FAULTS) if spec["faults"] is None else spec["faults"]
+        fault = FaultNemesis(cluster, events, faults, seed)
         result.skipped_faults = dict(fault.skipped)
         fault.start()
         if spec["membership"]:
@@ -552,6 +555,7 @@ def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None =
         problems += [f"client error: {e}" for e in workload.errors[:5]]
     history_path = os.path.join(root, "history.json")
     doc = {"meta": {"scenario": scenario, "seed": seed, "seconds": seconds, "clients": clients,
+                    "bug": bug,
                     "firewall": net.firewall, "netem": net.netem, "tbf": net.tbf,
                     "skipped_faults": result.skipped_faults},
            "history": rec.ops, "final": final, "nemesis": events.items}
@@ -598,6 +602,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--keep", action="store_true", help="keep the run directory on success")
     parser.add_argument("--out-dir", help="where run directories go (default $TMPDIR)")
+    parser.add_argument("--bug", choices=["stale-read", "lost-ack"],
+                        help="plant a client-side safety bug (negative control: must FAIL)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -607,7 +613,7 @@ def main(argv: list[str]) -> int:
         print(f"chaos: skipped: {why}")
         return 0
     r = run_scenario(args.scenario, args.seconds, args.clients, args.seed, args.keep,
-                     args.out_dir)
+                     args.out_dir, bug=args.bug)
     print(r.line())
     return 0 if r.ok else 1
 

@@ -76,9 +76,20 @@ class Recorder:
 class Workload:
     FAMILIES = (("register", 0.45), ("counter", 0.2), ("list", 0.35))
 
+    BUGS = ("stale-read", "lost-ack")
+
     def __init__(self, make_client: Callable[[], redis.Redis], recorder: Recorder, clients: int,
                  seed: int, key_window: float = 10.0, keys_per_family: int = 4,
-                 think_ms: float = 15.0):
+                 think_ms: float = 15.0, bug: str | None = None):
+        """`bug` plants a deliberate client-side safety bug, the negative control that shows a
+        green run means something: "stale-read" answers register and counter GETs from a
+        replica-like cache refreshed every 0.5 s (a read served by a lagging follower);
+        "lost-ack" acknowledges one SET in 20 without ever sending it (an ack before commit
+        that never commits)."""
+        if bug is not None and bug not in self.BUGS:
+            raise ValueError(f"unknown bug {bug!r}; one of {self.BUGS}")
+        self.bug = bug
+        self.cache: dict[str, Any] = {}
         self.make_client = make_client
         self.rec = recorder
         self.clients = clients
@@ -124,20 +135,25 @@ class Workload:
         family = rng.choices([f for f, _ in self.FAMILIES], [w for _, w in self.FAMILIES])[0]
         key = self.key(family, rng)
         x = rng.random()
+        get = (lambda: r.get(key)) if self.bug != "stale-read" else \
+            (lambda: self.cache.get(key))
         if family == "register":
             if x < 0.4:
                 v = str(client_id * 10_000_000 + seq)
-                self.call(client_id, key, "write", v, True, lambda: r.set(key, v),
+                send = (lambda: r.set(key, v))
+                if self.bug == "lost-ack" and seq % 20 == 0:
+                    send = (lambda: True)  # acknowledged, never sent: a lost write
+                self.call(client_id, key, "write", v, True, send,
                           lambda _: None, gateway_retries=True)
             elif x < 0.85:
-                self.call(client_id, key, "read", None, False, lambda: r.get(key))
+                self.call(client_id, key, "read", None, False, get)
             else:
                 self.call(client_id, key, "incr", 1, True, lambda: r.incr(key))
         elif family == "counter":
             if x < 0.6:
                 self.call(client_id, key, "incr", 1, True, lambda: r.incr(key))
             else:
-                self.call(client_id, key, "read", None, False, lambda: r.get(key))
+                self.call(client_id, key, "read", None, False, get)
         else:
             if x < 0.6:
                 v = f"{client_id}.{seq}"
@@ -186,7 +202,23 @@ class Workload:
         except Exception:  # noqa: BLE001
             pass
 
+    def _lagging_replica(self) -> None:
+        """The "stale-read" bug's follower: copies every key's value every 0.5 s."""
+        r = self.make_client()
+        while not self.stop.wait(0.5):
+            with self.keys_lock:
+                keys = list(self.keys["register"] | self.keys["counter"])
+            for k in keys:
+                try:
+                    self.cache[k] = r.get(k)
+                except redis.RedisError:
+                    pass
+
     def start(self) -> None:
+        if self.bug == "stale-read":
+            t = threading.Thread(target=self._lagging_replica, name="replica", daemon=True)
+            t.start()
+            self.threads.append(t)
         for i in range(self.clients):
             t = threading.Thread(target=self.loop, args=(i + 1,), name=f"client-{i + 1}",
                                  daemon=True)
