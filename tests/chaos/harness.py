@@ -491,8 +491,9 @@ def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None =
         cluster.start_all()
         events("cluster-up", f"leaders {[(g, n.raft_id) for g, n in cluster.wait_leaders().items()]}"
                              f"; firewall={net.firewall} netem={net.netem} tbf={net.tbf}")
+        # More clients, more keys: each key's history (and search) stays about the same size.
         workload = Workload(lambda: cluster.client(), rec, clients, seed, key_window=key_window,
-                            bug=bug)
+                            keys_per_family=max(4, clients // 3), bug=bug)
         workload.start()
         faults = list(FAULTS) if spec["faults"] is None else spec["faults"]
         fault = FaultNemesis(cluster, events, faults, seed)

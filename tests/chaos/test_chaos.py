@@ -8,6 +8,8 @@ TESSERA_CHAOS_SOAK_SECONDS (240) each, 24 clients. Needs root; skipped with the 
 A failing scenario keeps its directory and prints `replay: ...` (the checker on its history).
 """
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -69,7 +71,9 @@ def test_negative_control_planted_bug_is_caught(chaos_ready, bug, check, tmp_pat
     assert not any(p.startswith(("crash", "harness error", "timeout")) for p in r.problems), \
         r.problems[:5]
     # The kept history replays to the same verdict through the CLI.
-    assert checker.main([os.path.join(r.directory, "history.json")]) == 1
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert checker.main([os.path.join(r.directory, "history.json")]) == 1
+    assert "VIOLATION" in out.getvalue()
 
 
 def test_recorded_history_of_a_misreported_write_fails_the_checker():
