@@ -489,8 +489,9 @@ def run_scenario(scenario: str, seconds: float, clients: int, seed: int | None =
         net.setup()
         cluster = Cluster(root, net, deadline)
         cluster.start_all()
-        events("cluster-up", f"leaders {[(g, n.raft_id) for g, n in cluster.wait_leaders().items()]}"
-                             f"; firewall={net.firewall} netem={net.netem} tbf={net.tbf}")
+        leaders = [(g, n.raft_id) for g, n in cluster.wait_leaders().items()]
+        events("cluster-up", f"leaders {leaders}; firewall={net.firewall} netem={net.netem} "
+                             f"tbf={net.tbf}")
         # More clients, more keys: each key's history (and search) stays about the same size.
         workload = Workload(lambda: cluster.client(), rec, clients, seed, key_window=key_window,
                             keys_per_family=max(4, clients // 3), bug=bug)

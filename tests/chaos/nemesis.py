@@ -254,8 +254,10 @@ class MembershipNemesis:
     """Cycles voters out and fresh learners in, through tessera-admin, while faults go on:
     start a node on a free slot (empty data dir, new raft id, --raftJoinAsLearner) →
     add_learner in every group → wait until caught up → promote_learner → transfer leadership
-    to it → move leadership off a victim voter → remove_server the victim → SIGKILL it and wipe
-    its data dir, which frees its slot for the next cycle's learner (same address, new id)."""
+    to it → pick a victim (strict: any other voter, preferring a leader; default: the newcomer
+    itself, see ROUTABLE_LEADERS in harness.py) → move leadership off it → remove_server →
+    SIGKILL it and wipe its data dir, which frees its slot for the next cycle's learner (same
+    address, new id)."""
 
     def __init__(self, cluster: Cluster, events: Events, seed: int, step_timeout: float = 25,
                  strict: bool = False):
