@@ -91,3 +91,79 @@ def test_recorded_history_of_a_misreported_write_fails_the_checker():
             o["outcome"], o["complete"] = "unknown", None
     ops = [checker.Op.from_json(d) for d in doc["history"]]
     assert all(v.ok for v in checker.check_history(ops, doc["final"]))
+
+
+# ---- the network layer on its own (fast; root) ----
+
+def _listen_in(net, slot):
+    """A TCP listener on the slot's address inside its namespace, accepting forever."""
+    import subprocess
+    code = ("import socket\n"
+            f"s = socket.socket(); s.bind(('{net.address(slot)}', 5555)); s.listen()\n"
+            "while True:\n    s.accept()[0].close()\n")
+    return subprocess.Popen(net.exec_args(net.ns(slot), ["/usr/bin/python3", "-c", code]))
+
+
+def _reaches(ns, address, timeout=0.5):
+    import socket
+    with netns.in_namespace(ns):
+        s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((address, 5555))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _namespaces():
+    return netns.run(["ip", "netns", "list"]).stdout
+
+
+def test_network_faults_cut_and_heal_and_teardown_leaves_nothing():
+    ok, why = netns.available()
+    if not ok:
+        pytest.skip(why)
+    net = netns.Network(2)
+    try:
+        net.setup()
+        assert net.hub in _namespaces()
+        _listen_in(net, 1)
+        harness.wait_for(lambda: _reaches(net.hub, net.address(1)), 10, "the listener")
+        assert _reaches(net.ns(2), net.address(1))
+        if net.can_partition():
+            net.partition([1], [2])  # peers cut both ways, the hub still reaches both
+            assert not _reaches(net.ns(2), net.address(1))
+            assert _reaches(net.hub, net.address(1))
+            net.heal()
+            assert _reaches(net.ns(2), net.address(1))
+            net.block(1, 2)  # one way: 2 -> 1 lost
+            assert not _reaches(net.ns(2), net.address(1))
+            net.heal()
+        net.link(1, False)
+        assert not _reaches(net.hub, net.address(1))
+        net.heal()
+        assert _reaches(net.hub, net.address(1))
+    finally:
+        net.teardown()
+    left = _namespaces()
+    assert net.run_id not in left, left
+    assert not netns.pids_in(net.hub)
+
+
+def test_namespaces_of_a_dead_run_are_removed():
+    ok, why = netns.available()
+    if not ok:
+        pytest.skip(why)
+    import subprocess
+    p = subprocess.Popen(["true"])
+    p.wait()  # its pid now names a run that is gone
+    stale = f"tsr{p.pid}x0-hub"
+    netns.run(["ip", "netns", "add", stale])
+    try:
+        assert stale in netns.cleanup_stale()
+        assert stale not in _namespaces()
+    finally:
+        netns.run(["ip", "netns", "del", stale], check=False)
