@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -74,6 +75,7 @@ def test_negative_control_planted_bug_is_caught(chaos_ready, bug, check, tmp_pat
     with contextlib.redirect_stdout(io.StringIO()) as out:
         assert checker.main([os.path.join(r.directory, "history.json")]) == 1
     assert "VIOLATION" in out.getvalue()
+    shutil.rmtree(r.directory, ignore_errors=True)  # expected to fail: nothing to keep
 
 
 def test_recorded_history_of_a_misreported_write_fails_the_checker():
