@@ -43,6 +43,8 @@ PACKAGES=(
   python3-pytest
   # promtool: the integration tests check every /metrics exposition with it
   prometheus
+  # nft: the chaos tests' partitions and packet loss inside network namespaces
+  nftables
 )
 
 case "${1:-}" in
