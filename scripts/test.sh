@@ -20,8 +20,9 @@ Flags:
   --help    show this text
 
 Environment:
-  TESSERA_FUZZERS         space-separated fuzz targets (default: tessera-raft-fuzz tessera-resp-fuzz)
-  TESSERA_FUZZ_SECONDS    libFuzzer -max_total_time per fuzzer (default: 60)
+  TESSERA_FUZZERS         space-separated fuzz targets (default: tessera-raft-fuzz
+                          tessera-resp-fuzz tessera-command-fuzz tessera-decoders-fuzz)
+  TESSERA_FUZZ_SECONDS    libFuzzer -max_total_time per fuzzer (default: 45)
   TESSERA_TEST_TIMEOUT    ctest per-test timeout in seconds (default: 600; 3600 with --soak)
   TESSERA_SETUP_TIMEOUT   wall limit for setup (default: 1800)
   TESSERA_BUILD_TIMEOUT   wall limit for each configure+build (default: 5400)
@@ -47,8 +48,8 @@ if [[ $SOAK -eq 1 ]]; then
   export TESSERA_SOAK=1
 fi
 
-FUZZERS="${TESSERA_FUZZERS:-tessera-raft-fuzz tessera-resp-fuzz}"
-FUZZ_SECONDS="${TESSERA_FUZZ_SECONDS:-60}"
+FUZZERS="${TESSERA_FUZZERS:-tessera-raft-fuzz tessera-resp-fuzz tessera-command-fuzz tessera-decoders-fuzz}"
+FUZZ_SECONDS="${TESSERA_FUZZ_SECONDS:-45}"
 SETUP_TIMEOUT="${TESSERA_SETUP_TIMEOUT:-1800}"
 BUILD_TIMEOUT="${TESSERA_BUILD_TIMEOUT:-5400}"
 if [[ $SOAK -eq 1 ]]; then
