@@ -13,8 +13,7 @@ const DataCommand* FindDataCommand(std::string_view lowercase_name) {
     auto* m = new absl::flat_hash_map<std::string_view, const DataCommand*>();
     for (auto table :
          {StringCommands(), KeyCommands(), HashCommands(), ListCommands(), SetCommands(),
-          ZSetCommands(), ExpireCommands(), GcCommands(), TransactionCommands(),
-          WatchCommands()}) {
+          ZSetCommands(), ExpireCommands(), GcCommands(), TransactionCommands(), WatchCommands()}) {
       for (const DataCommand& c : table) m->emplace(c.name, &c);
     }
     return m;
