@@ -57,8 +57,9 @@ timeout -k 30 "${TESSERA_SETUP_TIMEOUT:-1800}" scripts/setup.sh
 echo "==> build (build/)"
 timeout -k 30 "${TESSERA_BUILD_TIMEOUT:-5400}" \
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-timeout -k 30 "${TESSERA_BUILD_TIMEOUT:-5400}" \
-  cmake --build build -j2 --target tessera-shard tessera-gateway tessera-admin tessera-raft-sim
+TARGETS=(tessera-shard tessera-gateway tessera-admin)
+[[ $MODE == sim ]] && TARGETS=(tessera-raft-sim)
+timeout -k 30 "${TESSERA_BUILD_TIMEOUT:-5400}" cmake --build build -j2 --target "${TARGETS[@]}"
 
 if [[ $MODE == sim ]]; then
   echo "==> build/bin/tessera-raft-sim ${SIM_ARGS[*]}"
