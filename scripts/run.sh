@@ -39,9 +39,13 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --sim) MODE=sim; shift; SIM_ARGS=("$@"); break ;;
-    --gateway-port|--port-base|--dir)
+    --gateway-port|--port-base)
       [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }
       LOCAL_ARGS+=("$1" "$2"); shift 2 ;;
+    --dir)
+      [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }
+      # Relative to where run.sh was called, not to the repository it changes into.
+      LOCAL_ARGS+=("$1" "$(realpath -m -- "$2")"); shift 2 ;;
     *) echo "run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
