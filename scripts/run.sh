@@ -39,13 +39,9 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --sim) MODE=sim; shift; SIM_ARGS=("$@"); break ;;
-    --gateway-port|--port-base)
+    --gateway-port|--port-base|--dir)
       [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }
       LOCAL_ARGS+=("$1" "$2"); shift 2 ;;
-    --dir)
-      [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }
-      # Relative to where run.sh was called, not to the repository it changes into.
-      LOCAL_ARGS+=("$1" "$(realpath -m -- "$2")"); shift 2 ;;
     *) echo "run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +49,9 @@ if [[ $MODE == sim && ${#SIM_ARGS[@]} -eq 0 ]]; then
   SIM_ARGS=(--seeds 200 --start-seed 1 --ticks 3000)
 fi
 
+CALLER_DIR="$(pwd)"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
 
 echo "==> setup: Debian packages"
 timeout -k 30 "${TESSERA_SETUP_TIMEOUT:-1800}" scripts/setup.sh
@@ -71,4 +69,7 @@ if [[ $MODE == sim ]]; then
 fi
 
 echo "==> start the local cluster (tools/local/tessera-local up)"
-exec /usr/bin/python3 tools/local/tessera-local "${LOCAL_ARGS[@]}" up
+# From the caller's directory: relative --dir / TESSERA_LOCAL_DIR and the commands it prints
+# are then relative to where the user stands.
+cd "$CALLER_DIR"
+exec /usr/bin/python3 "$ROOT/tools/local/tessera-local" "${LOCAL_ARGS[@]}" up
