@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/transfer_progress.h"
 #include "rocksdb/write_batch.h"
 #include "shard/driver/bootstrap.h"
 #include "shard/kv/kv_state_machine.h"
@@ -198,6 +199,9 @@ absl::StatusOr<RestoreResult> RestoreGroupFromFsm(StorageEngine* engine, const R
 
   // (3) Rows. Not synced: batch B's sync makes the WAL prefix before it durable.
   uint64_t rows = 0;
+  // Progress by file bytes consumed: each row is two u32 lengths plus its key and value.
+  common::TransferProgress progress((*reader)->file_size(), common::TransferProgress::Clock::now());
+  uint64_t consumed = 0;
   {
     rocksdb::WriteBatch batch;
     auto flush = [&]() -> absl::Status {
@@ -219,6 +223,10 @@ absl::StatusOr<RestoreResult> RestoreGroupFromFsm(StorageEngine* engine, const R
       }
       batch.Put(data_cf, data_key, value);
       ++rows;
+      consumed += 8 + key.size() + value.size();
+      if (auto line = progress.Update(consumed, common::TransferProgress::Clock::now())) {
+        spdlog::info("group {}: restoring snapshot {}: {} rows, {}", r.gid, r.index, rows, *line);
+      }
     }
     if (absl::Status s = flush(); !s.ok()) return s;
   }
@@ -249,7 +257,9 @@ absl::StatusOr<RestoreResult> RestoreGroupFromFsm(StorageEngine* engine, const R
     batch.Delete(meta_cf, MetaKey(r.gid, meta::kRestoreMarker));
     if (absl::Status s = engine->Write(batch, /*sync=*/true); !s.ok()) return s;
   }
-  spdlog::info("group {}: restored {} rows from {} at index {}", r.gid, rows, r.fsm_path, r.index);
+  spdlog::info("group {}: restored {} rows from {} at index {}: {}", r.gid, rows, r.fsm_path,
+               r.index,
+               progress.Summary((*reader)->file_size(), common::TransferProgress::Clock::now()));
   return RestoreResult{r.index, *header, rows};
 }
 

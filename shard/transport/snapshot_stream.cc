@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
+#include "common/transfer_progress.h"
 #include "proto/raft.grpc.pb.h"
 #include "shard/membership/peers_record.h"
 #include "shard/snapshot/fsm_file.h"
@@ -117,6 +118,7 @@ grpc::Status SnapshotReceiver::Receive(grpc::ServerContext* context,
   absl::Status result;
   uint64_t group = 0;
   uint64_t index = 0;
+  std::string summary;
   if (!reader->Read(&first)) {
     result = Refuse("stream ended before the header");
   } else if (!first.has_header()) {
@@ -131,13 +133,14 @@ grpc::Status SnapshotReceiver::Receive(grpc::ServerContext* context,
     if (!spool.ok()) {
       result = spool.status();
     } else {
-      result = SpoolAndInstall(*accepted, **spool, reader);
+      result = SpoolAndInstall(*accepted, **spool, reader, &summary);
       Release(group, *spool);
     }
   }
   reply->set_accepted(result.ok());
   if (result.ok()) {
-    spdlog::info("raft transport: installed snapshot {} of group {} from {}", index, group, peer);
+    spdlog::info("raft transport: installed snapshot {} of group {} from {}: {}", index, group,
+                 peer, summary);
   } else {
     reply->set_reason(Reason(result));
     spdlog::warn("raft transport: refused snapshot {} of group {} from {}: {}", index, group, peer,
@@ -251,7 +254,8 @@ void SnapshotReceiver::Release(GroupId group, const std::shared_ptr<Spool>& spoo
 }
 
 absl::Status SnapshotReceiver::SpoolAndInstall(const Accepted& accepted, Spool& spool,
-                                               grpc::ServerReader<v1::SnapshotRequest>* reader) {
+                                               grpc::ServerReader<v1::SnapshotRequest>* reader,
+                                               std::string* summary) {
   const uint64_t index = accepted.message.snapshot.metadata.index;
   if (absl::Status s = CreateSnapshotDirs(options_.data_dir, accepted.group); !s.ok()) {
     return Refuse(Reason(s));
@@ -264,6 +268,7 @@ absl::Status SnapshotReceiver::SpoolAndInstall(const Accepted& accepted, Spool& 
   file.path = path;
 
   // One chunk in memory at a time, written through as it arrives.
+  common::TransferProgress progress(accepted.total_size, common::TransferProgress::Clock::now());
   uint64_t received = 0;
   bool final = false;
   v1::SnapshotRequest request;
@@ -285,6 +290,10 @@ absl::Status SnapshotReceiver::SpoolAndInstall(const Accepted& accepted, Spool& 
       return Refuse(Reason(s));
     }
     received += chunk.data().size();
+    if (auto line = progress.Update(received, common::TransferProgress::Clock::now())) {
+      spdlog::info("raft transport: receiving snapshot {} of group {}: {}", index, accepted.group,
+                   *line);
+    }
   }
   if (spool.cancelled) return Refuse("cancelled by a newer snapshot");
   if (!final) {
@@ -293,6 +302,7 @@ absl::Status SnapshotReceiver::SpoolAndInstall(const Accepted& accepted, Spool& 
   if (received != accepted.total_size) {
     return Refuse(absl::StrCat("received ", received, " of ", accepted.total_size, " bytes"));
   }
+  *summary = progress.Summary(received, common::TransferProgress::Clock::now());
   if (::fsync(file.fd.get()) != 0) return Refuse(Reason(SnapshotIoError("fsync", path, errno)));
   if (absl::Status s = file.fd.Close(path); !s.ok()) return Refuse(Reason(s));
 
@@ -421,10 +431,11 @@ void SnapshotSender::Run() {
     slot.active = true;
     lk.unlock();
 
-    const absl::Status sent = Stream(snapshot, slot);
+    std::string summary;
+    const absl::Status sent = Stream(snapshot, slot, &summary);
     if (sent.ok()) {
-      spdlog::info("raft transport: sent snapshot {} of group {} to node {:#x}",
-                   snapshot.message.snapshot.metadata.index, key.first, key.second);
+      spdlog::info("raft transport: sent snapshot {} of group {} to node {:#x}: {}",
+                   snapshot.message.snapshot.metadata.index, key.first, key.second, summary);
     } else {
       spdlog::warn("raft transport: snapshot {} of group {} to node {:#x} failed: {}",
                    snapshot.message.snapshot.metadata.index, key.first, key.second, Reason(sent));
@@ -445,7 +456,8 @@ void SnapshotSender::Run() {
   }
 }
 
-absl::Status SnapshotSender::Stream(const OutboundSnapshot& snapshot, Slot& slot) {
+absl::Status SnapshotSender::Stream(const OutboundSnapshot& snapshot, Slot& slot,
+                                    std::string* summary) {
   const raft::Message& m = snapshot.message;
   if (m.type != raft::MessageType::kSnap) return absl::InvalidArgumentError("not a kSnap message");
   absl::StatusOr<SnapshotToken> token = DecodeSnapshotToken(m.snapshot.data);
@@ -515,6 +527,7 @@ absl::Status SnapshotSender::Stream(const OutboundSnapshot& snapshot, Slot& slot
   common::Counter* payload_bytes =
       Metrics().payload_bytes->WithLabels({absl::StrCat(snapshot.group)});
   v1::SnapshotChunk* chunk = request.mutable_chunk();
+  common::TransferProgress progress(size, common::TransferProgress::Clock::now());
   uint64_t offset = 0;
   while (offset < size) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_bytes_, size - offset));
@@ -538,10 +551,16 @@ absl::Status SnapshotSender::Stream(const OutboundSnapshot& snapshot, Slot& slot
     if (!writer->Write(request)) return finish();
     offset += n;
     payload_bytes->Inc(static_cast<double>(n));
+    if (auto line = progress.Update(offset, common::TransferProgress::Clock::now())) {
+      spdlog::info("raft transport: sending snapshot {} of group {} to node {:#x}: {}",
+                   m.snapshot.metadata.index, snapshot.group, m.to, *line);
+    }
   }
   request.mutable_final();
   if (!writer->Write(request) || !writer->WritesDone()) return finish();
   if (absl::Status s = finish(); !s.ok()) return s;
+  // Until the receiver has verified and installed it: the rate the peer sees.
+  *summary = progress.Summary(size, common::TransferProgress::Clock::now());
   Metrics().sends->WithLabels({absl::StrCat(snapshot.group)})->Inc();
   return absl::OkStatus();
 }

@@ -64,9 +64,11 @@ class SnapshotReceiver {
   absl::StatusOr<std::shared_ptr<Spool>> Claim(GroupId group, uint64_t index,
                                                grpc::ServerContext* context);
   void Release(GroupId group, const std::shared_ptr<Spool>& spool);
-  // Spools the chunks, verifies and installs; the spool file is gone when it returns.
+  // Spools the chunks, verifies and installs; the spool file is gone when it returns. Logs
+  // progress while receiving; `summary` gets the size, time and rate of the transfer.
   absl::Status SpoolAndInstall(const Accepted& accepted, Spool& spool,
-                               grpc::ServerReader<tessera::raft::v1::SnapshotRequest>* reader);
+                               grpc::ServerReader<tessera::raft::v1::SnapshotRequest>* reader,
+                               std::string* summary);
   // Renames the verified spool into place and hands the kSnap over, inside the gate.
   absl::Status Install(const Accepted& accepted, Spool& spool, SpoolFile& file);
 
@@ -111,7 +113,8 @@ class SnapshotSender {
   };
 
   void Run();  // one worker
-  absl::Status Stream(const OutboundSnapshot& snapshot, Slot& slot);
+  // Logs progress while sending; `summary` gets the size, time and rate once accepted.
+  absl::Status Stream(const OutboundSnapshot& snapshot, Slot& slot, std::string* summary);
   void ReportStatus(GroupId group, raft::NodeId to, bool ok);
 
   const GrpcTransportOptions& options_;
