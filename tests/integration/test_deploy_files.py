@@ -30,7 +30,7 @@ IMAGE_UID = 10001
 NOT_NEEDED_TO_BUILD = {
     "ccache", "clang", "libclang-rt-14-dev", "clang-format", "git", "libbenchmark-dev",
     "redis-tools", "redis-server", "python3-redis", "python3-pytest", "prometheus",
-    "nutcracker",
+    "nutcracker", "nftables",
 }
 
 
