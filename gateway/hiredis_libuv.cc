@@ -55,6 +55,13 @@ void Cleanup(void* p) {
 
 }  // namespace
 
+void WriteBufferedCommands(redisAsyncContext* ac) {
+  auto* a = static_cast<Attachment*>(ac->ev.data);
+  if (a != nullptr && a->context != nullptr && (a->events & UV_WRITABLE)) {
+    redisAsyncHandleWrite(ac);
+  }
+}
+
 bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
   if (ac->ev.data != nullptr) return false;
   auto a = std::make_unique<Attachment>();

@@ -12,4 +12,10 @@ namespace tessera::gateway {
 // created. hiredis releases the attachment through its cleanup hook when the context goes.
 bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop);
 
+// Writes what hiredis has buffered for `ac` now, without waiting for the loop to report the
+// socket writable: called once per loop iteration after the commands of that iteration were
+// appended, it sends them in one write, and the write interest hiredis turned on and off in
+// between never reaches epoll. `ac` must be connected.
+void WriteBufferedCommands(redisAsyncContext* ac);
+
 }  // namespace tessera::gateway
