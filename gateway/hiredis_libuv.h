@@ -12,10 +12,11 @@ namespace tessera::gateway {
 // created. hiredis releases the attachment through its cleanup hook when the context goes.
 bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop);
 
-// Writes what hiredis has buffered for `ac` now, without waiting for the loop to report the
-// socket writable: called once per loop iteration after the commands of that iteration were
-// appended, it sends them in one write, and the write interest hiredis turned on and off in
-// between never reaches epoll. `ac` must be connected.
+// Writes what hiredis has buffered for `ac` now. Once connected, hiredis's requests to watch
+// writability are not passed to the loop: the owner calls this once per loop iteration after
+// the commands of that iteration were appended (one write, no epoll_ctl), and only output the
+// socket did not take is left to a writability watch. The owner must call it for every
+// connected context it sent a command on.
 void WriteBufferedCommands(redisAsyncContext* ac);
 
 }  // namespace tessera::gateway

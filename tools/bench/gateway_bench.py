@@ -12,6 +12,7 @@ Two setups:
 
 usage: tools/bench/gateway_bench.py [--setup cluster|isolated|both] [--build build]
        [--requests 100000] [--clients 50] [--threads 1] [--perf SECONDS]
+       [--baseline-gateway PATH]
 --perf records `perf record -g` of the gateway during the isolated -P 16 GET run and prints
 the top of `perf report` (needs perf and permission to profile).
 """
@@ -86,11 +87,12 @@ class Procs:
         self.clusters.append(c)
         return c
 
-    def gateway(self, build, cluster, threads):
+    def gateway(self, build, cluster, threads, binary=None):
         port = free_port()
         seeds = ",".join(f"127.0.0.1:{n.group_ports[cluster.groups[0]]}" for n in cluster.nodes)
         p = subprocess.Popen(
-            [os.path.join(build, "bin", "tessera-gateway"), "--listen", f"127.0.0.1:{port}",
+            [binary or os.path.join(build, "bin", "tessera-gateway"), "--listen",
+             f"127.0.0.1:{port}",
              "--shards", seeds, "--raftRedisMap", cluster.redis_map(), "--threads",
              str(threads)],
             stdout=open(os.path.join(self.root, f"gateway-{port}.log"), "w"),
@@ -162,6 +164,10 @@ def run_isolated(args, procs):
     targets = [("redis-server", redis_port), ("twemproxy -> redis-server", redis_proxy),
                ("tessera-shard", shard_port), ("twemproxy -> tessera-shard", shard_proxy),
                ("tessera-gateway -> tessera-shard", gw_port)]
+    if args.baseline_gateway:
+        base_port, _ = procs.gateway(args.build, shard, args.threads, args.baseline_gateway)
+        ready(base_port)
+        targets.append(("baseline gateway -> tessera-shard", base_port))
     results = {}
     for pipeline in (1, 16):
         for name, port in targets:
@@ -203,6 +209,8 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="gateway --threads")
     ap.add_argument("--perf", type=int, default=0, help="seconds of perf record (isolated)")
+    ap.add_argument("--baseline-gateway", help="another tessera-gateway binary to compare "
+                    "(isolated setup), e.g. one built from an earlier commit")
     args = ap.parse_args()
     procs = Procs(tempfile.mkdtemp(prefix="tessera-bench-"))
     try:
