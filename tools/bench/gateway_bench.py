@@ -7,11 +7,12 @@ Two setups:
   cluster   the issue's comparison: the gateway in front of 3 shards x 2 groups, twemproxy in
             front of one redis-server, and redis-server directly.
   isolated  each proxy's own cost: one single-node, single-group tessera-shard measured
-            directly, through the gateway and through twemproxy; one redis-server directly and
-            through twemproxy. Same backend on both sides of each ratio.
+            directly, through the gateway and through twemproxy; one redis-server directly,
+            through twemproxy and through the gateway (its --raftRedisMap sends the shard's
+            group to redis-server). Same backend on both sides of each ratio.
 
 usage: tools/bench/gateway_bench.py [--setup cluster|isolated|both] [--build build]
-       [--requests 100000] [--clients 50] [--threads 1] [--perf SECONDS]
+       [--requests 100000] [--clients 50] [--threads 1] [--rounds 3] [--perf SECONDS]
        [--baseline-gateway PATH]
 --perf records `perf record -g` of the gateway during the isolated -P 16 GET run and prints
 the top of `perf report` (needs perf and permission to profile).
@@ -87,14 +88,13 @@ class Procs:
         self.clusters.append(c)
         return c
 
-    def gateway(self, build, cluster, threads, binary=None):
+    def gateway(self, build, cluster, threads, binary=None, redis_map=None):
         port = free_port()
         seeds = ",".join(f"127.0.0.1:{n.group_ports[cluster.groups[0]]}" for n in cluster.nodes)
         p = subprocess.Popen(
             [binary or os.path.join(build, "bin", "tessera-gateway"), "--listen",
-             f"127.0.0.1:{port}",
-             "--shards", seeds, "--raftRedisMap", cluster.redis_map(), "--threads",
-             str(threads)],
+             f"127.0.0.1:{port}", "--shards", seeds, "--raftRedisMap",
+             redis_map or cluster.redis_map(), "--threads", str(threads)],
             stdout=open(os.path.join(self.root, f"gateway-{port}.log"), "w"),
             stderr=subprocess.STDOUT)
         self.procs.append(p)
@@ -114,6 +114,22 @@ class Procs:
 def ready(port):
     c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
     wait_for(lambda: c.set("warm", "1"), 30, f"port {port} ready")
+
+
+def measure(targets, args):
+    """Every target at -P 1 and 16, interleaved over --rounds rounds (the machine's load drifts
+    between runs); the median round per target and test."""
+    runs = {}
+    for _ in range(args.rounds):
+        for pipeline in (1, 16):
+            for name, port in targets:
+                runs.setdefault((name, pipeline), []).append(
+                    bench(port, args.requests, args.clients, pipeline))
+    results = {}
+    for key, rounds in runs.items():
+        results[key] = {test: sorted(r[test] for r in rounds)[len(rounds) // 2]
+                        for test in rounds[0]}
+    return results
 
 
 def table(results):
@@ -139,12 +155,9 @@ def run_cluster(args, procs):
         ready(port)
     targets = [("redis-server", redis_port), ("twemproxy", proxy_port),
                ("tessera-gateway", gw_port)]
-    results = {}
-    for pipeline in (1, 16):
-        for name, port in targets:
-            results[(name, pipeline)] = bench(port, args.requests, args.clients, pipeline)
+    results = measure(targets, args)
     print(f"\n### cluster: redis-benchmark -n {args.requests} -c {args.clients} -r 100000; "
-          f"gateway --threads {args.threads} in front of 3 shards x 2 groups; "
+          f"median of {args.rounds} interleaved rounds; gateway --threads {args.threads} in front of 3 shards x 2 groups; "
           f"{os.cpu_count()} cores\n")
     table(results)
     for pipeline in (1, 16):
@@ -159,21 +172,26 @@ def run_isolated(args, procs):
     shard_port = shard.nodes[0].redis_port
     shard_proxy = procs.nutcracker(shard_port, "shard")
     gw_port, gw = procs.gateway(args.build, shard, args.threads)
-    for port in (redis_port, redis_proxy, shard_port, shard_proxy, gw_port):
+    # The gateway's own --raftRedisMap wins over the topology's addresses: pointing the shard's
+    # raft listener at redis-server makes the gateway forward to it (the topology still comes
+    # from the shard), the same backend twemproxy has.
+    node = shard.nodes[0]
+    gw_redis_port, _ = procs.gateway(
+        args.build, shard, args.threads,
+        redis_map=f"127.0.0.1:{node.group_ports[1]}=127.0.0.1:{redis_port}")
+    for port in (redis_port, redis_proxy, shard_port, shard_proxy, gw_port, gw_redis_port):
         ready(port)
     targets = [("redis-server", redis_port), ("twemproxy -> redis-server", redis_proxy),
+               ("tessera-gateway -> redis-server", gw_redis_port),
                ("tessera-shard", shard_port), ("twemproxy -> tessera-shard", shard_proxy),
                ("tessera-gateway -> tessera-shard", gw_port)]
     if args.baseline_gateway:
         base_port, _ = procs.gateway(args.build, shard, args.threads, args.baseline_gateway)
         ready(base_port)
         targets.append(("baseline gateway -> tessera-shard", base_port))
-    results = {}
-    for pipeline in (1, 16):
-        for name, port in targets:
-            results[(name, pipeline)] = bench(port, args.requests, args.clients, pipeline)
+    results = measure(targets, args)
     print(f"\n### isolated: redis-benchmark -n {args.requests} -c {args.clients} -r 100000; "
-          f"gateway --threads {args.threads}; one single-group tessera-shard; "
+          f"median of {args.rounds} interleaved rounds; gateway --threads {args.threads}; one single-group tessera-shard; "
           f"{os.cpu_count()} cores\n")
     table(results)
     print()
@@ -186,7 +204,11 @@ def run_isolated(args, procs):
                   f"twemproxy/redis-direct "
                   f"{ratio(results, 'twemproxy -> redis-server', 'redis-server', pipeline, test):.2f}, "
                   f"gateway/twemproxy (same shard) "
-                  f"{ratio(results, 'tessera-gateway -> tessera-shard', 'twemproxy -> tessera-shard', pipeline, test):.2f}")
+                  f"{ratio(results, 'tessera-gateway -> tessera-shard', 'twemproxy -> tessera-shard', pipeline, test):.2f}, "
+                  f"gateway/redis-direct "
+                  f"{ratio(results, 'tessera-gateway -> redis-server', 'redis-server', pipeline, test):.2f}, "
+                  f"gateway/twemproxy (same redis-server) "
+                  f"{ratio(results, 'tessera-gateway -> redis-server', 'twemproxy -> redis-server', pipeline, test):.2f}")
     if args.perf:
         data = os.path.join(procs.root, "perf.data")
         rec = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", str(gw.pid), "--",
@@ -208,6 +230,7 @@ def main():
     ap.add_argument("--requests", type=int, default=100000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="gateway --threads")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians shown")
     ap.add_argument("--perf", type=int, default=0, help="seconds of perf record (isolated)")
     ap.add_argument("--baseline-gateway", help="another tessera-gateway binary to compare "
                     "(isolated setup), e.g. one built from an earlier commit")
