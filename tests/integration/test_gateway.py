@@ -236,6 +236,28 @@ def test_pipeline_of_1000_mixed_commands_comes_back_in_order(cluster, gateway):
             assert got == want, (i, got, want)
 
 
+def test_large_values_are_forwarded_intact(cluster, gateway):
+    """Commands of 16 KiB and more are forwarded from the client's input buffer without a copy,
+    and an 8 MiB command is more than the shard socket takes at once (the rest waits for
+    writability): values of every size come back byte for byte, pipelined with small ones."""
+    c = redis.Redis(host="127.0.0.1", port=gateway.port, socket_timeout=30)
+    sizes = [10, 16 * 1024 - 40, 16 * 1024, 20_000, 64 * 1024 + 3, 1 << 20, 8 << 20]
+    values = {f"big{n}": os.urandom(n) for n in sizes}
+    p = c.pipeline(transaction=False)
+    for k, v in values.items():
+        p.set(k, v)
+        p.get(f"missing-{k}")
+    assert p.execute() == [True, None] * len(values)
+    p = c.pipeline(transaction=False)
+    for k in values:
+        p.get(k)
+        p.strlen(k)
+    got = p.execute()
+    for i, (k, v) in enumerate(values.items()):
+        assert got[2 * i] == v, k
+        assert got[2 * i + 1] == len(v)
+
+
 def test_hello_3_shapes(cluster, gateway):
     h = key_in_group(cluster, 1, prefix="h")
     z = key_in_group(cluster, 2, prefix="z")
