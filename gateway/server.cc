@@ -207,6 +207,7 @@ class Gateway::Worker {
     size_t parts_left = 0;
     Resp3Shape shape = Resp3Shape::kAsIs;
     bool retry_safe = false;
+    bool budget_exhausted = false;  // a part gave up retrying: counted once at Complete
     Clock::time_point start;
     Clock::time_point deadline;
     Clock::time_point budget_end;
@@ -897,6 +898,7 @@ void Gateway::Worker::FinishPart(Request& r, size_t part, std::unique_ptr<Upstre
 }
 
 void Gateway::Worker::Complete(Request& r) {
+  if (r.budget_exhausted) m_.budget_exhausted->Inc();
   if (r.plan.route == Route::kGroup && r.parts.size() == 1 && r.parts[0].reply != nullptr &&
       r.transaction.empty() &&
       (r.client->session.protocol == common::resp::Protocol::kResp2 ||
@@ -1368,7 +1370,7 @@ void Gateway::Worker::RetryLater(Request& r, size_t part, std::string error, con
   for (int i = 1; i < p.attempts && delay < kBackoffMax; ++i) delay *= 2;
   delay = std::min(delay, kBackoffMax);
   if (now + delay > r.budget_end || now + delay > r.deadline || stopping_) {
-    if (!stopping_) m_.budget_exhausted->Inc();
+    if (!stopping_) r.budget_exhausted = true;
     FinishPart(r, part, nullptr, absl::StrCat("-", p.last_error, "\r\n"));
     return;
   }
