@@ -28,13 +28,32 @@ std::string SlotNotServed(int slot) {
   return absl::StrCat("CLUSTERDOWN Hash slot ", slot, " not served");
 }
 
-// The whole command to one group: as received when possible.
-PlanPart WholeCommand(GroupId group, int slot, routing::ArgvRef argv, std::string_view raw) {
+// The whole command to one group: as received when possible, borrowed when asked.
+PlanPart WholeCommand(GroupId group, int slot, routing::ArgvRef argv, std::string_view raw,
+                      bool borrow) {
   PlanPart part;
   part.group = group;
   part.slot = slot;
-  part.command = raw.empty() ? EncodeCommand(argv) : std::string(raw);
+  if (raw.empty()) {
+    part.command = EncodeCommand(argv);
+  } else if (borrow) {
+    part.borrowed = raw;
+  } else {
+    part.command = std::string(raw);
+  }
   return part;
+}
+
+// TESSERA.INGROUP <gid> argv...: the shard runs a keyless command on that one group
+// (docs/gateway.md, "Keyless commands"), whatever else the shard hosts.
+std::string InGroupCommand(GroupId group, routing::ArgvRef argv) {
+  const std::string gid = absl::StrCat(group);
+  std::string out = absl::StrCat("*", argv.size() + 2, "\r\n$", kInGroupCommand.size(), "\r\n",
+                                 Absl(kInGroupCommand), "\r\n$", gid.size(), "\r\n", gid, "\r\n");
+  for (size_t i = 0; i < argv.size(); ++i) {
+    absl::StrAppend(&out, "$", argv[i].size(), "\r\n", Absl(argv[i]), "\r\n");
+  }
+  return out;
 }
 
 CommandPlan PlanScan(const routing::CommandSpec& spec, routing::ArgvRef argv,
@@ -51,13 +70,14 @@ CommandPlan PlanScan(const routing::CommandSpec& spec, routing::ArgvRef argv,
   plan.scan_group = static_cast<size_t>(cursor >> kScanGroupShift);
   plan.scan_groups = groups.size();
   const uint64_t shard_cursor = cursor & ((uint64_t{1} << kScanGroupShift) - 1);
-  std::vector<std::string> args;
+  std::vector<std::string_view> args;
   args.reserve(argv.size());
-  for (size_t i = 0; i < argv.size(); ++i) args.emplace_back(argv[i]);
-  args[1] = absl::StrCat(shard_cursor);
+  for (size_t i = 0; i < argv.size(); ++i) args.push_back(argv[i]);
+  const std::string shard_text = absl::StrCat(shard_cursor);
+  args[1] = shard_text;
   PlanPart part;
   part.group = groups[plan.scan_group];
-  part.command = EncodeCommand(args);
+  part.command = InGroupCommand(part.group, args);
   plan.parts.push_back(std::move(part));
   return plan;
 }
@@ -83,7 +103,7 @@ uint64_t GatewayScanCursor(size_t group_index, uint64_t shard_cursor) {
 
 CommandPlan PlanCommand(const routing::CommandSpec& spec, routing::ArgvRef argv,
                         std::string_view raw, const routing::RoutingTable& table,
-                        const std::vector<GroupId>& groups) {
+                        const std::vector<GroupId>& groups, bool borrow_raw) {
   const MultiKeyPolicy policy = spec.policy;
   CommandPlan plan;
   plan.policy = policy;
@@ -102,11 +122,11 @@ CommandPlan PlanCommand(const routing::CommandSpec& spec, routing::ArgvRef argv,
     case MultiKeyPolicy::kAllGroupsAnyKey: {
       if (groups.empty()) return Error("CLUSTERDOWN no groups known");
       plan.route = Route::kAllGroups;
-      const std::string command = raw.empty() ? EncodeCommand(argv) : std::string(raw);
+      (void)raw;
       for (GroupId g : groups) {
         PlanPart part;
         part.group = g;
-        part.command = command;
+        part.command = InGroupCommand(g, argv);
         plan.parts.push_back(std::move(part));
       }
       return plan;
@@ -119,7 +139,18 @@ CommandPlan PlanCommand(const routing::CommandSpec& spec, routing::ArgvRef argv,
     // The command cannot hold its keys: any group answers it with the command's own error.
     if (groups.empty()) return Error("CLUSTERDOWN no groups known");
     plan.route = Route::kGroup;
-    plan.parts.push_back(WholeCommand(groups.front(), -1, argv, raw));
+    plan.parts.push_back(WholeCommand(groups.front(), -1, argv, raw, borrow_raw));
+    return plan;
+  }
+  if (keys->size() == 1) {
+    // The common case, without the grouping below.
+    const int slot = routing::SlotForKey(argv[keys->front()]);
+    const GroupId g = table.GroupForSlot(slot);
+    if (g == 0) return Error(SlotNotServed(slot));
+    plan.route = Route::kGroup;
+    plan.parts.push_back(WholeCommand(g, slot, argv, raw, borrow_raw));
+    plan.parts.back().keys = {0};
+    plan.key_count = 1;
     return plan;
   }
   // Keys grouped by group, each group in order of its first key.
@@ -139,7 +170,7 @@ CommandPlan PlanCommand(const routing::CommandSpec& spec, routing::ArgvRef argv,
                             policy == MultiKeyPolicy::kSplitAllOk;
   if (order.size() == 1) {
     plan.route = Route::kGroup;
-    plan.parts.push_back(WholeCommand(order.front(), first_slot, argv, raw));
+    plan.parts.push_back(WholeCommand(order.front(), first_slot, argv, raw, borrow_raw));
     plan.parts.back().keys = by_group.begin()->second;
     plan.key_count = keys->size();
     return plan;

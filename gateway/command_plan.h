@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "routing/command_table.h"
 #include "routing/routing_table.h"
 
@@ -28,7 +29,11 @@ enum class Route : uint8_t {
 struct PlanPart {
   GroupId group = 0;
   int slot = -1;        // slot of the part's first key (MOVED names it); -1 when keyless
-  std::string command;  // RESP2 multibulk to send
+  std::string command;  // RESP2 multibulk to send, unless `borrowed` holds it
+  // The client's own bytes of the command, not copied (PlanCommand's borrow_raw): whoever
+  // planned keeps the buffer they point into alive as long as the part.
+  std::string_view borrowed;
+  std::string_view bytes() const { return borrowed.empty() ? std::string_view(command) : borrowed; }
   // kSplit: the positions (0-based, in the client's key order) of the keys this part carries.
   std::vector<size_t> keys;
 };
@@ -36,9 +41,9 @@ struct PlanPart {
 struct CommandPlan {
   Route route = Route::kLocal;
   routing::MultiKeyPolicy policy = routing::MultiKeyPolicy::kLocal;
-  std::string error;  // kError
-  std::vector<PlanPart> parts;
-  size_t key_count = 0;    // kSplit: keys in the client's command
+  std::string error;                       // kError
+  absl::InlinedVector<PlanPart, 1> parts;  // one part needs no allocation
+  size_t key_count = 0;                    // kSplit: keys in the client's command
   size_t scan_group = 0;   // SCAN: index in the cluster's groups of the group it walks
   size_t scan_groups = 0;  // SCAN: how many groups the cursor walks
 };
@@ -46,10 +51,14 @@ struct CommandPlan {
 // `argv` is resolved and arity-checked as `spec`. `raw` is the command's multibulk bytes as
 // received, forwarded unchanged when one part suffices; empty means re-encode (inline input).
 // `groups` are the cluster's groups, ascending. A table with an unassigned slot for a key
-// gives kError ("CLUSTERDOWN Hash slot not served").
+// gives kError ("CLUSTERDOWN Hash slot not served"). With `borrow_raw`, a part forwarded as
+// received points at `raw` (PlanPart::borrowed) instead of copying it.
 CommandPlan PlanCommand(const routing::CommandSpec& spec, routing::ArgvRef argv,
                         std::string_view raw, const routing::RoutingTable& table,
-                        const std::vector<GroupId>& groups);
+                        const std::vector<GroupId>& groups, bool borrow_raw = false);
+
+// The shard's prefix naming the group of a keyless command (shard/redis/redis_server.h).
+inline constexpr std::string_view kInGroupCommand = "TESSERA.INGROUP";
 
 // The multibulk encoding of argv.
 std::string EncodeCommand(routing::ArgvRef argv);

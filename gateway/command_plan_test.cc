@@ -48,6 +48,16 @@ TEST(CommandPlanTest, SingleKeyGoesToItsGroupAsReceived) {
   EXPECT_EQ(p.parts[0].command, raw);
   // Inline input (no raw bytes) is re-encoded as multibulk.
   EXPECT_EQ(Plan({"GET", k2}).parts[0].command, raw);
+  // Borrowed: the part points at the caller's bytes, no copy.
+  const std::vector<std::string> get = {"GET", k2};
+  absl::StatusOr<const routing::CommandSpec*> spec = routing::ResolveCommand(get);
+  ASSERT_TRUE(spec.ok());
+  CommandPlan borrowed =
+      PlanCommand(**spec, get, raw, RoutingTable::EvenSpread(kGroups), kGroups, true);
+  ASSERT_EQ(borrowed.parts.size(), 1u);
+  EXPECT_TRUE(borrowed.parts[0].command.empty());
+  EXPECT_EQ(borrowed.parts[0].borrowed.data(), raw.data());
+  EXPECT_EQ(borrowed.parts[0].bytes(), raw);
 }
 
 TEST(CommandPlanTest, HashTagsKeepKeysTogether) {
@@ -105,6 +115,11 @@ TEST(CommandPlanTest, KeylessDataCommandsFanOutToEveryGroup) {
   CommandPlan keys = Plan({"KEYS", "*"});
   ASSERT_EQ(keys.route, Route::kAllGroups);
   ASSERT_EQ(keys.parts.size(), 2u);
+  // Each part names its group: a shard hosting both answers for that one group only.
+  EXPECT_EQ(keys.parts[0].command,
+            EncodeCommand(std::vector<std::string>{"TESSERA.INGROUP", "1", "KEYS", "*"}));
+  EXPECT_EQ(keys.parts[1].command,
+            EncodeCommand(std::vector<std::string>{"TESSERA.INGROUP", "2", "KEYS", "*"}));
   EXPECT_EQ(
       MergeReplies(keys, {Parsed("*1\r\n$1\r\na\r\n"), Parsed("*2\r\n$1\r\nb\r\n$1\r\nc\r\n")}),
       "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
@@ -122,8 +137,8 @@ TEST(CommandPlanTest, ScanCursorWalksTheGroupsInTurn) {
   ASSERT_EQ(first.route, Route::kAllGroups);
   ASSERT_EQ(first.parts.size(), 1u);
   EXPECT_EQ(first.parts[0].group, 1u);
-  EXPECT_EQ(first.parts[0].command,
-            EncodeCommand(std::vector<std::string>{"SCAN", "0", "COUNT", "10"}));
+  EXPECT_EQ(first.parts[0].command, EncodeCommand(std::vector<std::string>{
+                                        "TESSERA.INGROUP", "1", "SCAN", "0", "COUNT", "10"}));
   // Group 1 has more: the gateway cursor keeps its index (0) and the shard cursor.
   EXPECT_EQ(MergeReplies(first, {Parsed("*2\r\n$2\r\n17\r\n*1\r\n$1\r\na\r\n")}),
             "*2\r\n$2\r\n17\r\n*1\r\n$1\r\na\r\n");
@@ -134,7 +149,8 @@ TEST(CommandPlanTest, ScanCursorWalksTheGroupsInTurn) {
   CommandPlan second = Plan({"SCAN", next});
   ASSERT_EQ(second.parts.size(), 1u);
   EXPECT_EQ(second.parts[0].group, 2u);
-  EXPECT_EQ(second.parts[0].command, EncodeCommand(std::vector<std::string>{"SCAN", "0"}));
+  EXPECT_EQ(second.parts[0].command,
+            EncodeCommand(std::vector<std::string>{"TESSERA.INGROUP", "2", "SCAN", "0"}));
   // The last group's 0 ends the scan.
   EXPECT_EQ(MergeReplies(second, {Parsed("*2\r\n$1\r\n0\r\n*0\r\n")}), "*2\r\n$1\r\n0\r\n*0\r\n");
   EXPECT_EQ(Plan({"SCAN", std::to_string(GatewayScanCursor(2, 0))}).route, Route::kError);

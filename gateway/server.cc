@@ -13,12 +13,14 @@
 
 #include <cassert>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <random>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +46,11 @@ constexpr std::chrono::milliseconds kTick{50};  // deadlines, idle clients, drai
 constexpr std::chrono::milliseconds kBackoffMax{500};
 constexpr std::chrono::milliseconds kReconnectMax{2000};
 constexpr int kMaxImmediateMoves = 8;  // MOVED followed at once; later ones back off
+constexpr size_t kReadBufferBytes = size_t{64} << 10;
+// Commands at least this long are forwarded from the input buffer they arrived in (zero-copy
+// in the gateway; hiredis copies once into its output buffer). Shorter ones are copied: a
+// small command must not pin a whole read buffer while it waits for its shard.
+constexpr size_t kBorrowBytes = size_t{16} << 10;
 
 // Commands whose retry after a lost connection gives the client the same reply and the
 // keyspace the same state, whatever the first attempt did (docs/gateway.md).
@@ -80,6 +87,7 @@ struct Metrics {
   common::Family<common::Counter>& commands;
   common::Family<common::Counter>& retries;
   common::Counter* moved;
+  common::Counter* budget_exhausted;
   common::Counter* connections;
   common::Counter* rejected;
   common::Gauge* clients;
@@ -102,6 +110,10 @@ struct Metrics {
         r.AddCounter("tessera_gateway_retries_total", "Upstream attempts retried, by reason",
                      {"reason"}),
         r.AddCounter("tessera_gateway_moved_total", "MOVED replies followed").Get(),
+        r.AddCounter("tessera_gateway_retry_budget_exhausted_total",
+                     "Commands answered with an error because --retryBudgetMs (or the request "
+                     "deadline) ran out while retrying")
+            .Get(),
         r.AddCounter("tessera_gateway_connections_total", "Client connections accepted").Get(),
         r.AddCounter("tessera_gateway_rejected_connections_total",
                      "Client connections refused by --maxclients")
@@ -124,6 +136,15 @@ struct Metrics {
                      "Leaders whose raft address has no Redis address (membership.md §6)",
                      {"group"}),
     };
+    // Every retry reason exported from the start at 0, so increase() and rate() see the first
+    // retry of each kind.
+    static const bool reasons_exported = [] {
+      for (const char* reason : {"moved", "tryagain", "connection", "no_leader", "topology"}) {
+        m.retries.WithLabels({reason});
+      }
+      return true;
+    }();
+    (void)reasons_exported;
     return m;
   }
 };
@@ -180,11 +201,13 @@ class Gateway::Worker {
     Client* client = nullptr;
     const routing::CommandSpec* spec = nullptr;
     CommandPlan plan;
-    std::vector<std::string> transaction;  // MULTI, queued commands, EXEC (else empty)
-    std::vector<PartState> parts;
+    std::vector<std::string> transaction;      // MULTI, queued commands, EXEC (else empty)
+    std::shared_ptr<const std::string> input;  // the buffer borrowed plan parts point into
+    absl::InlinedVector<PartState, 1> parts;
     size_t parts_left = 0;
     Resp3Shape shape = Resp3Shape::kAsIs;
     bool retry_safe = false;
+    bool budget_exhausted = false;  // a part gave up retrying: counted once at Complete
     Clock::time_point start;
     Clock::time_point deadline;
     Clock::time_point budget_end;
@@ -198,8 +221,9 @@ class Gateway::Worker {
     uint64_t id = 0;
     uv_tcp_t handle{};
     std::string peer;
-    // Unparsed input that outlived the read that brought it: in[in_start, in_len).
-    std::string in;
+    // Unparsed input that outlived the read that brought it: (*in)[in_start, in_len). Shared
+    // with the requests that borrowed a command from it (then never written again).
+    std::shared_ptr<std::string> in;
     size_t in_start = 0;
     size_t in_len = 0;
     bool parsing = false;            // ParseFrom is on the stack: do not re-enter it
@@ -210,7 +234,8 @@ class Gateway::Worker {
     bool reading = false;
     bool closing = false;
     bool handle_closed = false;
-    size_t outstanding = 0;    // calls in flight and retries scheduled
+    size_t outstanding = 0;  // calls in flight, retries scheduled, a flush scheduled
+    bool flush_scheduled = false;
     size_t write_backlog = 0;  // bytes handed to uv_write, not yet written
     Clock::time_point last_activity;
   };
@@ -219,7 +244,8 @@ class Gateway::Worker {
     Pool* pool = nullptr;
     redisAsyncContext* ac = nullptr;
     bool connected = false;
-    std::deque<Call*> inflight;  // mirrors hiredis's reply callbacks, oldest first
+    std::deque<Call*> inflight;    // mirrors hiredis's reply callbacks, oldest first
+    bool write_scheduled = false;  // in Worker::unwritten_
     uv_timer_t reconnect{};
     std::chrono::milliseconds backoff{0};
     bool reconnect_pending = false;
@@ -242,6 +268,10 @@ class Gateway::Worker {
   static void OnWake(uv_async_t* handle);
   static void OnTick(uv_timer_t* handle);
   static void OnRetryTimer(uv_timer_t* handle);
+  // Once per loop iteration, after I/O: sends the shard commands and the client replies of the
+  // iteration in one write per connection.
+  static void OnCheck(uv_check_t* handle);
+  void ScheduleFlush(Client& c);
   static void OnConnection(uv_stream_t* server, int status);
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -254,11 +284,16 @@ class Gateway::Worker {
   bool Drained() const;
 
   // Clients.
-  // Parses and starts commands from data[0, len); returns the bytes consumed.
-  size_t ParseFrom(Client& c, char* data, size_t len);
+  // Parses and starts commands from data[0, len), which lies in `owner`; returns the bytes
+  // consumed.
+  size_t ParseFrom(Client& c, char* data, size_t len, const std::shared_ptr<std::string>& owner);
   void ParseBuffered(Client& c);
+  // Makes c.in the client's own buffer (not shared with any request) holding the unparsed
+  // input at its start, with room for at least `need` bytes in all.
+  void OwnInput(Client& c, size_t need);
   void CheckInputLimits(Client& c);
-  void StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw, bool inline_cmd);
+  void StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw, bool inline_cmd,
+                    const std::shared_ptr<std::string>& owner);
   void StartTransactionCommand(Client& c, Request& r, routing::ArgvRef argv);
   void QueueInMulti(Client& c, Request& r, routing::ArgvRef argv, std::string_view raw);
   void Forward(Request& r);
@@ -300,10 +335,15 @@ class Gateway::Worker {
   uv_async_t wake_{};
   uv_timer_t tick_{};
   uv_timer_t retry_timer_{};
+  uv_check_t check_{};
+  std::vector<Client*> unflushed_;  // clients with replies to write at OnCheck
+  std::vector<Conn*> unwritten_;    // shard connections with commands to write at OnCheck
   bool listening_ = false;
   // Reads land here when the client has no unparsed input: complete commands are parsed in
-  // place and only a partial tail is copied into the client's own buffer.
-  std::string read_buffer_ = std::string(size_t{64} << 10, '\0');
+  // place and only a partial tail is copied into the client's own buffer. A command of
+  // kBorrowBytes or more is forwarded from the buffer it arrived in without a copy (its request
+  // shares the buffer); a shared buffer is never read into again: the next read takes a new one.
+  std::shared_ptr<std::string> read_buffer_ = std::make_shared<std::string>(kReadBufferBytes, '\0');
   bool read_buffer_lent_ = false;
 
   std::mutex mu_;  // guards stop_requested_ and drain_deadline_
@@ -337,6 +377,9 @@ absl::Status Gateway::Worker::Bind(const std::string& address, int* port) {
   tick_.data = this;
   uv_timer_init(&loop_, &retry_timer_);
   retry_timer_.data = this;
+  uv_check_init(&loop_, &check_);
+  check_.data = this;
+  uv_check_start(&check_, &OnCheck);
   absl::StatusOr<sockaddr_in> addr = ParseIpv4(address);
   if (!addr.ok()) return addr.status();
   if (*port != 0) addr->sin_port = htons(static_cast<uint16_t>(*port));
@@ -399,9 +442,9 @@ void Gateway::Worker::RefreshView() {
   // where the cache has none): a lagging topology must not undo a fresher redirect.
   for (routing::GroupId g : view_->groups()) {
     const GroupView* gv = view_->group(g);
-    if (gv->leader_unmapped) {
-      m_.leader_unmapped.WithLabels({absl::StrCat(g)})->Inc();
-    }
+    // Created at 0 for every group the topology names (exported before the first miss).
+    common::Counter* unmapped = m_.leader_unmapped.WithLabels({absl::StrCat(g)});
+    if (gv->leader_unmapped) unmapped->Inc();
     Leader& l = leaders_[g];
     if (gv->term > l.term || l.address.empty()) {
       if (!gv->leader_redis.empty() || gv->term > l.term) l.address = gv->leader_redis;
@@ -472,26 +515,38 @@ void Gateway::Worker::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* b
   auto* c = static_cast<Client*>(handle->data);
   Worker* w = c->w;
   if (c->in_start == c->in_len && !w->read_buffer_lent_) {
+    if (w->read_buffer_.use_count() > 1) {
+      w->read_buffer_ = std::make_shared<std::string>(kReadBufferBytes, '\0');
+    }
     w->read_buffer_lent_ = true;
-    *buf = uv_buf_init(w->read_buffer_.data(), static_cast<unsigned>(w->read_buffer_.size()));
+    *buf = uv_buf_init(w->read_buffer_->data(), static_cast<unsigned>(w->read_buffer_->size()));
     return;
   }
   // A bulk in progress reserves what it still needs (bounded per read).
   const size_t want = std::min<size_t>(std::max<size_t>(suggested, c->parser->bulk_bytes_missing()),
                                        size_t{16} << 20);
-  if (c->in_start > 0) {
-    c->in.erase(0, c->in_start);
-    c->in_len -= c->in_start;
-    c->in_start = 0;
+  w->OwnInput(*c, c->in_len - c->in_start + want);
+  *buf = uv_buf_init(c->in->data() + c->in_len, static_cast<unsigned>(want));
+}
+
+void Gateway::Worker::OwnInput(Client& c, size_t need) {
+  const size_t tail = c.in_len - c.in_start;
+  if (c.in == nullptr || c.in.use_count() > 1) {
+    auto fresh = std::make_shared<std::string>(std::max(need, tail), '\0');
+    if (tail > 0) std::memcpy(fresh->data(), c.in->data() + c.in_start, tail);
+    c.in = std::move(fresh);
+  } else if (c.in_start > 0) {
+    std::memmove(c.in->data(), c.in->data() + c.in_start, tail);
   }
-  if (c->in.size() < c->in_len + want) c->in.resize(c->in_len + want);
-  *buf = uv_buf_init(c->in.data() + c->in_len, static_cast<unsigned>(want));
+  c.in_start = 0;
+  c.in_len = tail;
+  if (c.in->size() < need) c.in->resize(need);
 }
 
 void Gateway::Worker::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Client*>(stream->data);
   Worker* w = c->w;
-  const bool shared = buf->base == w->read_buffer_.data();
+  const bool shared = buf->base == w->read_buffer_->data();
   if (shared) w->read_buffer_lent_ = false;
   if (nread < 0) {
     w->CloseClient(*c);
@@ -501,10 +556,10 @@ void Gateway::Worker::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
   c->last_activity = Clock::now();
   const size_t n = static_cast<size_t>(nread);
   if (shared) {
-    const size_t consumed = w->ParseFrom(*c, buf->base, n);
+    const size_t consumed = w->ParseFrom(*c, buf->base, n, w->read_buffer_);
     if (consumed < n && !c->closing) {
-      c->in.assign(buf->base + consumed, n - consumed);
-      c->in_start = 0;
+      w->OwnInput(*c, n - consumed);
+      std::memcpy(c->in->data(), buf->base + consumed, n - consumed);
       c->in_len = n - consumed;
     }
   } else {
@@ -516,15 +571,21 @@ void Gateway::Worker::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
 
 void Gateway::Worker::ParseBuffered(Client& c) {
   if (c.in_start == c.in_len) return;
-  c.in_start += ParseFrom(c, c.in.data() + c.in_start, c.in_len - c.in_start);
+  std::shared_ptr<std::string> owner = c.in;
+  c.in_start += ParseFrom(c, owner->data() + c.in_start, c.in_len - c.in_start, owner);
+  owner.reset();
   if (c.in_start == c.in_len) {
     c.in_start = c.in_len = 0;
-    // An idle client keeps no big buffer (10,000 idle clients must stay small).
-    if (c.in.size() > (size_t{64} << 10)) std::string().swap(c.in);
+    // An idle client keeps no big buffer (10,000 idle clients must stay small), nor one that
+    // requests still share.
+    if (c.in != nullptr && (c.in->size() > kReadBufferBytes || c.in.use_count() > 1)) {
+      c.in.reset();
+    }
   }
 }
 
-size_t Gateway::Worker::ParseFrom(Client& c, char* data, size_t len) {
+size_t Gateway::Worker::ParseFrom(Client& c, char* data, size_t len,
+                                  const std::shared_ptr<std::string>& owner) {
   const GatewayOptions& o = gw_->options_;
   size_t consumed = 0;
   c.parsing = true;
@@ -550,7 +611,7 @@ size_t Gateway::Worker::ParseFrom(Client& c, char* data, size_t len) {
     const std::span<const std::string_view> argv = c.parser->argv();
     const size_t used = c.parser->consumed();
     StartCommand(c, absl::MakeConstSpan(argv.data(), argv.size()), c.parser->raw_command(),
-                 c.parser->inline_command());
+                 c.parser->inline_command(), owner);
     consumed += used;
   }
   c.parsing = false;
@@ -599,7 +660,7 @@ LocalContext Gateway::Worker::ContextFor(Client& c) {
 }
 
 void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw,
-                                   bool inline_cmd) {
+                                   bool inline_cmd, const std::shared_ptr<std::string>& owner) {
   auto owned = std::make_unique<Request>();
   Request& r = *owned;
   r.client = &c;
@@ -652,8 +713,11 @@ void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string
   } else {
     static const routing::RoutingTable kEmpty;
     static const std::vector<routing::GroupId> kNoGroups;
+    // A large command is forwarded from the client's buffer: the request shares it.
+    const bool borrow = owner != nullptr && raw.size() >= kBorrowBytes;
     r.plan = PlanCommand(spec, argv, raw, view_ != nullptr ? view_->table() : kEmpty,
-                         view_ != nullptr ? view_->groups() : kNoGroups);
+                         view_ != nullptr ? view_->groups() : kNoGroups, borrow);
+    if (borrow) r.input = owner;
     if (r.plan.route == Route::kError && view_ == nullptr) {
       w.Error("CLUSTERDOWN the gateway has not learned the cluster topology yet");
       FinishLocal(r, std::move(bytes));
@@ -807,7 +871,11 @@ void Gateway::Worker::FinishLocal(Request& r, std::string bytes, bool close_afte
   r.ready = true;
   r.close_after = close_after;
   if (r.spec != nullptr) CountCommand(r.spec, r.reply.empty() || r.reply[0] != '-');
-  Flush(*r.client);
+  if (close_after) {
+    Flush(*r.client);  // QUIT, protocol error: stops reading and parsing at once
+  } else {
+    ScheduleFlush(*r.client);
+  }
 }
 
 void Gateway::Worker::CountCommand(const routing::CommandSpec* spec, bool ok) {
@@ -830,6 +898,28 @@ void Gateway::Worker::FinishPart(Request& r, size_t part, std::unique_ptr<Upstre
 }
 
 void Gateway::Worker::Complete(Request& r) {
+  if (r.budget_exhausted) m_.budget_exhausted->Inc();
+  if (r.plan.route == Route::kGroup && r.parts.size() == 1 && r.parts[0].reply != nullptr &&
+      r.transaction.empty() &&
+      (r.client->session.protocol == common::resp::Protocol::kResp2 ||
+       r.shape == Resp3Shape::kAsIs)) {
+    // One shard's reply, as it came: the reply bytes move to the client unchanged, unless a
+    // RESP3 client needs a null or an aggregate reshaped.
+    std::string& bytes = r.parts[0].reply->bytes;
+    const bool resp3_plain =
+        !bytes.empty() && (bytes[0] == '+' || bytes[0] == '-' || bytes[0] == ':' ||
+                           (bytes[0] == '$' && bytes.size() > 1 && bytes[1] != '-'));
+    if (r.client->session.protocol == common::resp::Protocol::kResp2 || resp3_plain) {
+      const bool ok = bytes.empty() || bytes[0] != '-';
+      r.reply = std::move(bytes);
+      r.parts.clear();
+      r.ready = true;
+      CountCommand(r.spec, ok);
+      m_.latency->Observe(std::chrono::duration<double>(Clock::now() - r.start).count());
+      ScheduleFlush(*r.client);
+      return;
+    }
+  }
   std::vector<PartReply> replies(r.parts.size());
   for (size_t i = 0; i < r.parts.size(); ++i) {
     PartState& p = r.parts[i];
@@ -853,36 +943,78 @@ void Gateway::Worker::Complete(Request& r) {
   r.ready = true;
   CountCommand(r.spec, merged.empty() || merged[0] != '-');
   m_.latency->Observe(std::chrono::duration<double>(Clock::now() - r.start).count());
-  Flush(*r.client);
+  ScheduleFlush(*r.client);
+}
+
+void Gateway::Worker::ScheduleFlush(Client& c) {
+  if (c.flush_scheduled || c.closing) return;
+  c.flush_scheduled = true;
+  ++c.outstanding;  // released by OnCheck
+  unflushed_.push_back(&c);
+}
+
+void Gateway::Worker::OnCheck(uv_check_t* handle) {
+  auto* w = static_cast<Worker*>(handle->data);
+  std::vector<Conn*> conns;
+  conns.swap(w->unwritten_);
+  for (Conn* conn : conns) {
+    conn->write_scheduled = false;
+    if (conn->ac != nullptr && conn->connected) WriteBufferedCommands(conn->ac);
+  }
+  // Replies may schedule more flushes (a closed client's callbacks): loop until none is left.
+  while (!w->unflushed_.empty()) {
+    std::vector<Client*> clients;
+    clients.swap(w->unflushed_);
+    for (Client* c : clients) {
+      c->flush_scheduled = false;
+      --c->outstanding;
+      if (c->closing) {
+        w->MaybeDestroy(c);
+        continue;
+      }
+      w->Flush(*c);
+    }
+  }
 }
 
 void Gateway::Worker::Flush(Client& c) {
   if (c.closing || c.close_after_write) return;
-  std::string out;
+  // Every ready reply in order, each written from its own buffer (one writev, no
+  // concatenation).
+  struct Write {
+    uv_write_t req;
+    std::vector<std::string> replies;
+    size_t bytes = 0;
+    Client* client;
+  };
+  std::unique_ptr<Write> wr;
   bool close_after = false;
   while (!c.pending.empty() && c.pending.front()->ready) {
     Request& r = *c.pending.front();
-    out.append(r.reply);
+    if (!r.reply.empty()) {
+      if (wr == nullptr) wr = std::make_unique<Write>(Write{uv_write_t{}, {}, 0, &c});
+      wr->bytes += r.reply.size();
+      wr->replies.push_back(std::move(r.reply));
+    }
     close_after = r.close_after;
     c.pending.pop_front();
     if (close_after) break;
   }
-  if (!out.empty()) {
-    struct Write {
-      uv_write_t req;
-      std::string data;
-      Client* client;
-    };
-    auto* wr = new Write{uv_write_t{}, std::move(out), &c};
-    wr->req.data = wr;
-    c.write_backlog += wr->data.size();
-    ++c.outstanding;  // the write callback touches the client
-    uv_buf_t buf = uv_buf_init(wr->data.data(), static_cast<unsigned>(wr->data.size()));
-    int rc = uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(&c.handle), &buf, 1,
-                      [](uv_write_t* req, int status) {
+  if (wr != nullptr) {
+    std::vector<uv_buf_t> bufs;
+    bufs.reserve(wr->replies.size());
+    for (std::string& reply : wr->replies) {
+      bufs.push_back(uv_buf_init(reply.data(), static_cast<unsigned>(reply.size())));
+    }
+    wr->req.data = wr.get();
+    c.write_backlog += wr->bytes;
+    ++c.outstanding;            // the write callback touches the client
+    Write* raw = wr.release();  // freed by the write callback
+    int rc = uv_write(&raw->req, reinterpret_cast<uv_stream_t*>(&c.handle), bufs.data(),
+                      static_cast<unsigned>(bufs.size()), [](uv_write_t* req, int status) {
                         auto* wr = static_cast<Write*>(req->data);
                         Client* c = wr->client;
-                        c->write_backlog -= wr->data.size();
+                        c->write_backlog -= wr->bytes;
                         --c->outstanding;
                         delete wr;
                         if (c->closing) {
@@ -896,9 +1028,9 @@ void Gateway::Worker::Flush(Client& c) {
                         c->w->ResumeReading(*c);
                       });
     if (rc != 0) {
-      c.write_backlog -= wr->data.size();
+      c.write_backlog -= raw->bytes;
       --c.outstanding;
-      delete wr;
+      delete raw;
       CloseClient(c);
       return;
     }
@@ -1128,7 +1260,7 @@ void Gateway::Worker::SendPart(Request& r, size_t part) {
     return;
   }
   const Clock::time_point now = Clock::now();
-  auto send = [&](const std::string& command, bool last) {
+  auto send = [&](std::string_view command, bool last) {
     auto* call = new Call{&r, part, last, conn, now};
     if (redisAsyncFormattedCommand(conn->ac, &OnReply, call, command.data(), command.size()) !=
         REDIS_OK) {
@@ -1137,11 +1269,15 @@ void Gateway::Worker::SendPart(Request& r, size_t part) {
     }
     conn->inflight.push_back(call);
     ++r.client->outstanding;
+    if (!conn->write_scheduled) {
+      conn->write_scheduled = true;
+      unwritten_.push_back(conn);
+    }
     return true;
   };
   bool ok = true;
   if (r.transaction.empty()) {
-    ok = send(r.plan.parts[part].command, true);
+    ok = send(r.plan.parts[part].bytes(), true);
   } else {
     for (size_t i = 0; i < r.transaction.size() && ok; ++i) {
       ok = send(r.transaction[i], i + 1 == r.transaction.size());
@@ -1220,18 +1356,9 @@ void Gateway::Worker::HandleReply(Call* call, UpstreamReply* reply) {
       return;
     }
   }
-  // The reply object belongs to hiredis: move its bytes out into a request-owned copy.
-  auto owned = std::make_unique<UpstreamReply>();
-  owned->bytes = std::move(reply->bytes);
-  owned->elements = std::move(reply->elements);
-  owned->head.type = reply->head.type;
-  owned->head.integer = reply->head.integer;
-  owned->head.elements = reply->head.elements;
-  if (reply->head.str != nullptr) {
-    owned->head.str = owned->bytes.data() + 1;
-    owned->head.len = reply->head.len;
-  }
-  FinishPart(r, part, std::move(owned), "");
+  // The request adopts hiredis's reply object (FreeObject then skips it): no copy.
+  reply->adopted = true;
+  FinishPart(r, part, std::unique_ptr<UpstreamReply>(reply), "");
 }
 
 void Gateway::Worker::RetryLater(Request& r, size_t part, std::string error, const char* reason,
@@ -1243,6 +1370,7 @@ void Gateway::Worker::RetryLater(Request& r, size_t part, std::string error, con
   for (int i = 1; i < p.attempts && delay < kBackoffMax; ++i) delay *= 2;
   delay = std::min(delay, kBackoffMax);
   if (now + delay > r.budget_end || now + delay > r.deadline || stopping_) {
+    if (!stopping_) r.budget_exhausted = true;
     FinishPart(r, part, nullptr, absl::StrCat("-", p.last_error, "\r\n"));
     return;
   }
@@ -1360,6 +1488,7 @@ void Gateway::Worker::FinishStop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
 }
 
 // ---- Gateway ----
@@ -1397,6 +1526,9 @@ void Gateway::Stop(std::chrono::milliseconds drain) {
 void Gateway::PublishView(std::shared_ptr<const ClusterView> view) {
   {
     std::lock_guard<std::mutex> lk(view_mu_);
+    // The table's version only grows: a shard that has not applied the latest change yet
+    // (after a watch moved to it) does not take the gateway back. Leaders are repaired by MOVED.
+    if (view_ != nullptr && view != nullptr && view->version() < view_->version()) return;
     view_ = std::move(view);
   }
   for (auto& w : workers_) w->Wake();

@@ -87,8 +87,12 @@ void* CreateNil(const redisReadTask* task) {
   return r;
 }
 
-// hiredis frees only root objects (after the callback, or a half-read reply on error).
-void FreeObject(void* obj) { delete static_cast<UpstreamReply*>(obj); }
+// hiredis frees only root objects (after the callback, or a half-read reply on error); a
+// callback that adopted the reply owns it from then on.
+void FreeObject(void* obj) {
+  auto* reply = static_cast<UpstreamReply*>(obj);
+  if (!reply->adopted) delete reply;
+}
 
 redisReplyObjectFunctions kFunctions = {CreateString, CreateArray, CreateInteger, CreateNil,
                                         FreeObject};

@@ -26,6 +26,9 @@ struct UpstreamReply {
   std::string bytes;  // the whole reply, RESP2, exactly as the shard sent it
   // Offsets in `bytes` where each top-level element of an array starts (arrays only).
   std::vector<size_t> elements;
+  // Set by a callback that took ownership of the root object: hiredis's free after the
+  // callback then leaves it alone (the gateway keeps the reply without copying it).
+  bool adopted = false;
 
   int type() const { return head.type; }
   bool is_error() const { return head.type == REDIS_REPLY_ERROR; }
@@ -38,7 +41,8 @@ struct UpstreamReply {
 };
 
 // Installs the reply-object functions on a hiredis reader: replies become UpstreamReply (the
-// root object handed to callbacks; hiredis frees it through the same table).
+// root object handed to callbacks; hiredis frees it through the same table unless a callback
+// adopted it).
 void UseUpstreamReplies(redisReader* reader);
 
 // An UpstreamReply made by the gateway itself (tests, local errors).

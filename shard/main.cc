@@ -134,10 +134,11 @@ int main(int argc, char** argv) {
   // Topology on every group listener too, one service object per listener.
   std::vector<std::unique_ptr<TopologyService>> topology_services;
   for (const auto& [gid, address] : membership->groups) {
-    topology_services.push_back(
-        std::make_unique<TopologyService>(TopologyOptionsFromMembership(*membership)));
-    topology_services.back()->SetStatusSource(
-        [d = driver->get()](GroupId g) { return d->Status(g); });
+    TopologyOptions topology_options = TopologyOptionsFromMembership(*membership);
+    topology_options.admin_token = admin_token;
+    topology_options.loopback_listener = IsLoopbackAddress(address);
+    topology_services.push_back(std::make_unique<TopologyService>(std::move(topology_options)));
+    topology_services.back()->SetDriver(driver->get());
     transport->RegisterGroupService(gid, topology_services.back().get());
   }
   if (absl::Status s = (*driver)->Start(); !s.ok()) {

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -33,12 +34,14 @@
 #include "routing/slot.h"
 #include "shard/data/commands.h"
 #include "shard/data/resp_reply.h"
+#include "shard/data/routing_rows.h"
 #include "shard/data/transaction.h"
 #include "shard/data/util.h"
 #include "shard/data/watch.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/info.h"
 #include "shard/redis/local_commands.h"
+#include "shard/topology/topology_service.h"
 #include "spdlog/spdlog.h"
 
 namespace tessera::shard {
@@ -46,11 +49,21 @@ namespace {
 
 // The Redis version HELLO and INFO report: the command set and behaviour Tessera follows.
 constexpr std::string_view kRedisVersion = "7.0.15";
+// How often the listener looks for a newer stored routing table.
+constexpr uint64_t kRoutingRefreshMs = 100;
 
 enum class CommandId { kLocal, kData };
 
 // How a command touches its group, for the per-client ordering barrier.
 enum class Access { kLocal, kRead, kWrite, kReadWrite };
+
+// KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, FLUSHALL: keyless, answered per group and merged.
+bool CoversEveryGroup(routing::MultiKeyPolicy policy) {
+  using routing::MultiKeyPolicy;
+  return policy == MultiKeyPolicy::kAllGroupsConcat || policy == MultiKeyPolicy::kAllGroupsSum ||
+         policy == MultiKeyPolicy::kAllGroupsAllOk || policy == MultiKeyPolicy::kAllGroupsAnyKey ||
+         policy == MultiKeyPolicy::kAllGroupsScan;
+}
 
 absl::StatusOr<sockaddr_in> ParseIpv4Address(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -86,7 +99,7 @@ class RedisServer::Loop {
   Loop(Driver* driver, RedisServerOptions options)
       : driver_(driver),
         options_(std::move(options)),
-        table_(routing::RoutingTable::EvenSpread(options_.groups)),
+        table_(CurrentRoutingTable(options_.groups, std::nullopt)),
         redis_map_(options_.redis_map),
         mailbox_(std::make_shared<Mailbox>()) {}
 
@@ -122,6 +135,9 @@ class RedisServer::Loop {
   struct Request {
     std::vector<std::string> argv;
     std::string protocol_error;  // non-empty: reply it and close (argv is empty)
+    // TESSERA.INGROUP <gid> <command...>: argv is the inner command, run on group in_group.
+    GroupId in_group = 0;
+    std::string refused;  // non-empty: a malformed TESSERA.INGROUP, answered with this error
   };
 
   // One reply in request order; ready once its reply is final.
@@ -205,6 +221,10 @@ class RedisServer::Loop {
   static void OnClientClosed(uv_handle_t* handle);
   static void OnWake(uv_async_t* handle);
   static void OnBlockTimer(uv_timer_t* handle);
+  static void OnRoutingTimer(uv_timer_t* handle);
+  // Adopts the default group's stored routing table when its version is newer, and stores the
+  // even spread (bootstrap, version 1) when this node leads the default group and none is there.
+  void RefreshRoutingTable();
 
   void Run();
   void ShutDownLoop();
@@ -227,7 +247,11 @@ class RedisServer::Loop {
     GroupId group;
     uint16_t slot;  // of the first key (MOVED names it)
   };
-  absl::StatusOr<DataDispatch> ResolveDataCommand(const std::vector<std::string>& argv) const;
+  // `in_group` (TESSERA.INGROUP) names the group of a keyless command.
+  absl::StatusOr<DataDispatch> ResolveDataCommand(const std::vector<std::string>& argv,
+                                                  GroupId in_group = 0) const;
+  // Strips a TESSERA.INGROUP prefix off `r.argv` into r.in_group, or sets r.refused.
+  void ExtractInGroup(Request& r) const;
   // MULTI, DISCARD, EXEC and queuing inside MULTI. True when `out` holds the reply; false
   // otherwise (not a transaction command, or EXEC proposed: slot.command is then kData).
   bool StartTransactionCommand(Client& c, Slot& slot, uint64_t seq,
@@ -268,7 +292,12 @@ class RedisServer::Loop {
 
   Driver* const driver_;
   const RedisServerOptions options_;
-  const routing::RoutingTable table_;
+  // Loop thread only: the default group's stored table as this replica applied it (the even
+  // spread at version 1 until one is stored), refreshed every kRoutingRefreshMs.
+  routing::RoutingTable table_;
+  // Set while this node's bootstrap proposal of the table is in flight (driver callback).
+  std::shared_ptr<std::atomic<bool>> routing_init_inflight_ =
+      std::make_shared<std::atomic<bool>>(false);
 
   mutable std::mutex map_mu_;  // guards redis_map_
   std::map<std::string, std::string> redis_map_;
@@ -295,6 +324,7 @@ class RedisServer::Loop {
   // Per key, parked commands in the order they parked (served first come, first served).
   absl::flat_hash_map<std::string, std::vector<SlotRef>> parked_by_key_;
   uv_timer_t block_timer_;
+  uv_timer_t routing_timer_;
   int port_ = 0;
   ListenerStats stats_;  // INFO clients/stats counters
 
@@ -318,6 +348,8 @@ absl::Status RedisServer::Loop::Start() {
   wake_.data = this;
   uv_timer_init(&loop_, &block_timer_);
   block_timer_.data = this;
+  uv_timer_init(&loop_, &routing_timer_);
+  routing_timer_.data = this;
   int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&*addr), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &Loop::OnConnection);
   if (rc == 0) {
@@ -330,6 +362,7 @@ absl::Status RedisServer::Loop::Start() {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&block_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&routing_timer_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
     stopped_ = true;
@@ -341,6 +374,8 @@ absl::Status RedisServer::Loop::Start() {
     mailbox_->wake = &wake_;
   }
   started_ = true;
+  RefreshRoutingTable();
+  uv_timer_start(&routing_timer_, &Loop::OnRoutingTimer, kRoutingRefreshMs, kRoutingRefreshMs);
   thread_ = std::thread([this] { Run(); });
   spdlog::info("redis: listening on {} (port {})", options_.address, port_);
   return absl::OkStatus();
@@ -363,6 +398,35 @@ void RedisServer::Loop::Stop() {
 
 void RedisServer::Loop::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
+void RedisServer::Loop::OnRoutingTimer(uv_timer_t* handle) {
+  static_cast<Loop*>(handle->data)->RefreshRoutingTable();
+}
+
+void RedisServer::Loop::RefreshRoutingTable() {
+  if (options_.groups.empty()) return;
+  const GroupId default_group = options_.groups.front();
+  std::optional<routing::RoutingTable> stored = StoredRoutingTable(driver_->kv(), default_group);
+  if (stored.has_value()) {
+    if (stored->version() > table_.version()) {
+      spdlog::info("redis: routing table version {} ({} ranges)", stored->version(),
+                   stored->Ranges().size());
+      table_ = *std::move(stored);
+    }
+    return;
+  }
+  absl::StatusOr<GroupStatus> st = driver_->Status(default_group);
+  if (!st.ok() || st->role != raft::Role::kLeader || routing_init_inflight_->exchange(true)) {
+    return;
+  }
+  // Idempotent at apply: a table stored meanwhile (another leader's) wins.
+  const std::string table =
+      data::EncodeRoutingTable(CurrentRoutingTable(options_.groups, std::nullopt));
+  const std::vector<std::string_view> argv = {data::kRoutingInitCommand, table};
+  driver_->ProposeCommand(
+      default_group, EncodeCommand(argv), 2,
+      [inflight = routing_init_inflight_](absl::Status, std::string) { inflight->store(false); });
+}
+
 void RedisServer::Loop::ShutDownLoop() {
   {
     std::lock_guard<std::mutex> lock(mailbox_->mu);
@@ -372,6 +436,7 @@ void RedisServer::Loop::ShutDownLoop() {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&block_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&routing_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   for (auto& [id, client] : clients_) CloseClient(*client);
 }
@@ -531,12 +596,13 @@ bool RedisServer::Loop::ParseInput(Client& c) {
     parsed = true;
     if (result == ParseStatus::kError) {
       c.input_done = true;
-      c.waiting.push_back(Request{{}, c.parser->error()});
+      c.waiting.push_back(Request{{}, c.parser->error(), 0, {}});
       break;
     }
     // The command waits in the client's queue while more input arrives: it keeps its own copy.
     std::span<const std::string_view> argv = c.parser->argv();
-    c.waiting.push_back(Request{std::vector<std::string>(argv.begin(), argv.end()), {}});
+    c.waiting.push_back(Request{std::vector<std::string>(argv.begin(), argv.end()), {}, 0, {}});
+    ExtractInGroup(c.waiting.back());
   }
   if (c.input_done) {
     c.input.clear();
@@ -550,7 +616,7 @@ bool RedisServer::Loop::ParseInput(Client& c) {
 
 bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
   if (c.blocked) return false;  // like Redis: a blocked client's later commands wait
-  if (!r.protocol_error.empty()) return true;
+  if (!r.protocol_error.empty() || !r.refused.empty()) return true;
   // EXEC writes whatever groups its commands touch: after every earlier reply of the client.
   if (c.session.in_multi) {
     return !data::EqualsIgnoreCase(r.argv[0], "exec") || c.inflight.empty();
@@ -560,10 +626,10 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
       data::EqualsIgnoreCase(r.argv[0], "exec")) {
     return c.inflight.empty();
   }
-  absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv);
+  absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv, r.in_group);
   if (!d.ok()) {
     // A command split over groups orders behind every earlier reply of the client.
-    return IsSplittable(r.argv) ? c.inflight.empty() : true;
+    return r.in_group == 0 && IsSplittable(r.argv) ? c.inflight.empty() : true;
   }
   const routing::CommandSpec* spec = routing::FindCommandByFullName(d->command->name);
   if (spec != nullptr && spec->flags.Has(routing::CommandFlag::kBlocking)) {
@@ -576,8 +642,24 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
   return d->command->write ? it->second.reads == 0 : it->second.writes == 0;
 }
 
+void RedisServer::Loop::ExtractInGroup(Request& r) const {
+  if (r.argv.empty() || !data::EqualsIgnoreCase(r.argv[0], kInGroupCommand)) return;
+  uint64_t gid = 0;
+  if (r.argv.size() < 3) {
+    r.refused = "ERR wrong number of arguments for 'tessera.ingroup' command";
+  } else if (!absl::SimpleAtoi(absl::string_view(r.argv[1]), &gid) ||
+             std::find(options_.groups.begin(), options_.groups.end(), gid) ==
+                 options_.groups.end()) {
+    r.refused =
+        absl::StrCat("ERR TESSERA.INGROUP: group '", r.argv[1], "' is not hosted by this shard");
+  } else {
+    r.in_group = gid;
+  }
+  r.argv.erase(r.argv.begin(), r.argv.begin() + (r.refused.empty() ? 2 : 0));
+}
+
 absl::StatusOr<RedisServer::Loop::DataDispatch> RedisServer::Loop::ResolveDataCommand(
-    const std::vector<std::string>& argv) const {
+    const std::vector<std::string>& argv, GroupId in_group) const {
   absl::StatusOr<const routing::CommandSpec*> spec = routing::ResolveCommand(argv);
   if (!spec.ok()) return spec.status();  // Redis's unknown-command and arity texts
   const data::DataCommand* command = data::FindDataCommand((*spec)->full_name);
@@ -587,6 +669,17 @@ absl::StatusOr<RedisServer::Loop::DataDispatch> RedisServer::Loop::ResolveDataCo
   }
   absl::StatusOr<std::vector<size_t>> keys = routing::GetKeys(**spec, argv);
   if (!keys.ok()) return keys.status();
+  if (in_group != 0) {
+    // Only commands that cover every group make sense in one named group: a keyed command
+    // would bypass the routing table.
+    if (!keys->empty() || !CoversEveryGroup((*spec)->policy)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ERR TESSERA.INGROUP runs keyless data commands only (KEYS, SCAN, DBSIZE, RANDOMKEY, "
+          "FLUSHDB, FLUSHALL), not '",
+          (*spec)->full_name, "'"));
+    }
+    return DataDispatch{command, in_group, 0};
+  }
   if (keys->empty()) {
     // Keyless data commands (DBSIZE, KEYS, SCAN, FLUSHDB...) cover every group: the gateway
     // fans them out; a single-group shard can answer them itself.
@@ -628,6 +721,14 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     Finish(slot, std::move(reply));
     return;
   }
+  if (!r.refused.empty() || (r.in_group != 0 && c.session.in_multi)) {
+    if (c.session.in_multi) c.session.multi_failed = true;
+    std::string reply;
+    common::resp::ReplyWriter(&reply).Error(
+        r.refused.empty() ? "ERR TESSERA.INGROUP inside MULTI is not allowed" : r.refused);
+    Finish(slot, std::move(reply));
+    return;
+  }
   stats_.RecordCommand(uv_now(&loop_));
   std::vector<std::string>& argv = r.argv;
   std::string reply;
@@ -644,6 +745,12 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   if (!options_.requirepass.empty() && !c.session.authenticated &&
       !spec.flags.Has(routing::CommandFlag::kNoAuth)) {
     out.Error("NOAUTH Authentication required.");
+    Finish(slot, std::move(reply));
+    return;
+  }
+  if (r.in_group != 0 && data::FindDataCommand(spec.full_name) == nullptr) {
+    out.Error(absl::StrCat("ERR TESSERA.INGROUP runs keyless data commands only, not '",
+                           spec.full_name, "'"));
     Finish(slot, std::move(reply));
     return;
   }
@@ -701,8 +808,9 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     return;
   }
   // The data model: routed by key to a group, replicated or read behind a barrier.
-  absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv);
-  if (!dispatch.ok() && IsSplittable(argv) && StartSplitCommand(c, slot, seq, spec, argv, out)) {
+  absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv, r.in_group);
+  if (!dispatch.ok() && r.in_group == 0 && IsSplittable(argv) &&
+      StartSplitCommand(c, slot, seq, spec, argv, out)) {
     if (!reply.empty()) Finish(slot, std::move(reply));
     return;
   }

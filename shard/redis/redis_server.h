@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -17,9 +18,17 @@
 
 namespace tessera::shard {
 
+// TESSERA.INGROUP <gid> <command> [args...]: runs a keyless data command that covers every
+// group (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB, FLUSHALL) on group <gid> alone, with the usual
+// leader, read-barrier and MOVED/TRYAGAIN rules for that group. The gateway's fan-out uses it;
+// it is not in the command table (COMMAND does not list it). docs/gateway.md.
+inline constexpr std::string_view kInGroupCommand = "tessera.ingroup";
+
 struct RedisServerOptions {
-  std::string address;          // --redisAddress, IPv4 host:port; port 0 picks a free port
-  std::vector<GroupId> groups;  // hosted groups, ascending; slots are spread evenly over them
+  std::string address;  // --redisAddress, IPv4 host:port; port 0 picks a free port
+  // Hosted groups, ascending; the lowest is the default group, whose stored routing table the
+  // listener routes with (the even spread over these until one is stored).
+  std::vector<GroupId> groups;
   // Group members (node id -> raft listener), to turn a NOT_LEADER hint into a raft address.
   absl::flat_hash_map<GroupId, std::vector<Server>> members;
   std::map<std::string, std::string> redis_map;  // raft listener -> Redis address (§6)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -554,6 +555,59 @@ TEST_F(SingleNodeTest, MultiKeyCommandsSplitOverGroupsThisNodeLeads) {
   EXPECT_EQ(Exec(ctx_.get(), {"GET", g1}), "str:1");
 }
 
+TEST_F(SingleNodeTest, InGroupRunsAKeylessCommandOnOneGroup) {
+  const std::string g1 = kKeyInGroup1, g2 = kKeyInGroup2, g1b = "x{bar}";
+  EXPECT_EQ(Exec(ctx_.get(), {"MSET", g1, "a", g2, "b", g1b, "c"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "DBSIZE"}), "int:2");
+  EXPECT_EQ(Exec(ctx_.get(), {"tessera.ingroup", "2", "dbsize"}), "int:1");
+  Reply r = Command(ctx_.get(), {"TESSERA.INGROUP", "2", "KEYS", "*"});
+  ASSERT_EQ(Describe(r), "array:1");
+  EXPECT_EQ(Element(r, 0), g2);
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "2", "RANDOMKEY"}), "str:" + g2);
+  // SCAN walks one group with that group's cursor, to 0.
+  std::vector<std::string> seen;
+  std::string cursor = "0";
+  for (int i = 0; i < 10; ++i) {
+    r = Command(ctx_.get(), {"TESSERA.INGROUP", "1", "SCAN", cursor, "COUNT", "1"});
+    ASSERT_EQ(Describe(r), "array:2");
+    cursor = Element(r, 0);
+    for (size_t k = 0; k < r->element[1]->elements; ++k) {
+      seen.emplace_back(r->element[1]->element[k]->str, r->element[1]->element[k]->len);
+    }
+    if (cursor == "0") break;
+  }
+  EXPECT_EQ(cursor, "0");
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{g1, g1b}));
+  // FLUSHDB of one group leaves the other.
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "FLUSHDB"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXISTS", g1, g2, g1b}), "int:1");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "RANDOMKEY"}), "nil");
+  // Refused: keyed or non-data commands, unknown groups, short forms, MULTI.
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "GET", g1}),
+            "error:ERR TESSERA.INGROUP runs keyless data commands only (KEYS, SCAN, DBSIZE, "
+            "RANDOMKEY, FLUSHDB, FLUSHALL), not 'get'");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "PING"}),
+            "error:ERR TESSERA.INGROUP runs keyless data commands only, not 'ping'");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "3", "DBSIZE"}),
+            "error:ERR TESSERA.INGROUP: group '3' is not hosted by this shard");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "x", "DBSIZE"}),
+            "error:ERR TESSERA.INGROUP: group 'x' is not hosted by this shard");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1"}),
+            "error:ERR wrong number of arguments for 'tessera.ingroup' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "NOSUCH"}),
+            "error:ERR unknown command 'NOSUCH', with args beginning with: ");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.INGROUP", "1", "DBSIZE"}),
+            "error:ERR TESSERA.INGROUP inside MULTI is not allowed");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}),
+            "error:EXECABORT Transaction discarded because of previous errors.");
+  // Not a public command.
+  r = Command(ctx_.get(), {"COMMAND", "INFO", "tessera.ingroup"});
+  ASSERT_EQ(Describe(r), "array:1");
+  EXPECT_EQ(r->element[0]->type, REDIS_REPLY_NIL);
+}
+
 TEST_F(SingleNodeTest, ErrorTexts) {
   EXPECT_EQ(Exec(ctx_.get(), {"NOSUCH", "a", "b"}),
             "error:ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ");
@@ -817,6 +871,20 @@ TEST_F(ClusterTest, FollowerRepliesMovedToTheLeaderWhichAcceptsTheWrite) {
   EXPECT_EQ(Exec(l.get(), {"SET", kKeyInGroup1, "v"}), "status:OK");
   EXPECT_EQ(Exec(l.get(), {"GET", kKeyInGroup1}), "str:v");
   EXPECT_EQ(Exec(l.get(), {"DEL", kKeyInGroup1}), "int:1");
+}
+
+TEST_F(ClusterTest, InGroupOnAFollowerIsMovedToThatGroupsLeader) {
+  const int leader = AgreedLeader(2);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
+  const std::string moved = absl::StrCat("error:MOVED 0 ", RedisAddress(leader));
+  EXPECT_EQ(Exec(f.get(), {"TESSERA.INGROUP", "2", "DBSIZE"}), moved);
+  EXPECT_EQ(Exec(f.get(), {"TESSERA.INGROUP", "2", "FLUSHDB"}), moved);
+  Context l = Connect(shards_[static_cast<size_t>(leader)]->server->port());
+  EXPECT_EQ(Exec(l.get(), {"SET", kKeyInGroup2, "v"}), "status:OK");
+  EXPECT_EQ(Exec(l.get(), {"TESSERA.INGROUP", "2", "DBSIZE"}), "int:1");
+  EXPECT_EQ(Exec(l.get(), {"TESSERA.INGROUP", "2", "SCAN", "0"}), "array:2");
 }
 
 TEST_F(ClusterTest, UnmappedLeaderIsTryAgain) {

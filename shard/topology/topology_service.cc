@@ -2,10 +2,19 @@
 // the Redis map; watches poll them and send a snapshot whenever it differs from the last one.
 #include "shard/topology/topology_service.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
+#include <future>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/resp.h"
+#include "shard/admin/admin_auth.h"
+#include "shard/data/resp_reply.h"
+#include "shard/data/routing_rows.h"
+#include "spdlog/spdlog.h"
 
 namespace tessera::shard {
 
@@ -21,15 +30,94 @@ TopologyOptions TopologyOptionsFromMembership(const MembershipConfig& config) {
   return o;
 }
 
-routing::RoutingTable CurrentRoutingTable(const std::vector<GroupId>& groups) {
-  return routing::RoutingTable::EvenSpread(groups, /*version=*/1);
+namespace {
+
+constexpr char kLeaderAddressMetadata[] = "x-tessera-leader-address";
+
+grpc::Status Failed(grpc::StatusCode code, const absl::Status& s) {
+  return grpc::Status(code, std::string(s.message()));
 }
 
-tv1::TopologySnapshot BuildTopology(const TopologyOptions& options,
-                                    const GroupStatusSource& status) {
-  tv1::TopologySnapshot out;
-  const routing::RoutingTable table = CurrentRoutingTable(options.groups);
-  tv1::RoutingTable* routing = out.mutable_routing();
+grpc::Status FromAbsl(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return Failed(grpc::StatusCode::DEADLINE_EXCEEDED, s);
+    case absl::StatusCode::kFailedPrecondition:
+      return Failed(grpc::StatusCode::FAILED_PRECONDITION, s);
+    case absl::StatusCode::kInvalidArgument:
+      return Failed(grpc::StatusCode::INVALID_ARGUMENT, s);
+    case absl::StatusCode::kResourceExhausted:
+      return Failed(grpc::StatusCode::RESOURCE_EXHAUSTED, s);
+    case absl::StatusCode::kUnavailable:
+      return Failed(grpc::StatusCode::UNAVAILABLE, s);
+    default:
+      return Failed(
+          IsNotLeader(s) ? grpc::StatusCode::FAILED_PRECONDITION : grpc::StatusCode::INTERNAL, s);
+  }
+}
+
+// Waits for a driver callback; the promise outlives a timed-out wait.
+template <typename T>
+absl::StatusOr<T> Await(std::future<absl::StatusOr<T>> f, std::chrono::milliseconds timeout) {
+  if (f.wait_for(timeout) != std::future_status::ready) {
+    return absl::DeadlineExceededError("topology: the raft group did not answer in time");
+  }
+  return f.get();
+}
+
+absl::Status ReadBarrier(Driver* driver, GroupId gid, std::chrono::milliseconds timeout) {
+  auto p = std::make_shared<std::promise<absl::StatusOr<bool>>>();
+  driver->Read(gid, [p](absl::Status s) {
+    if (s.ok()) {
+      p->set_value(absl::StatusOr<bool>(true));
+    } else {
+      p->set_value(std::move(s));
+    }
+  });
+  return Await(p->get_future(), timeout).status();
+}
+
+// Runs an internal read command on this node's applied state; the RESP2 reply.
+absl::StatusOr<std::string> ReadCommand(const KvStateMachine& kv, GroupId gid,
+                                        std::vector<std::string_view> argv) {
+  const data::DataCommand* command = data::FindDataCommand(argv.front());
+  if (command == nullptr) return absl::InternalError("topology: internal command missing");
+  std::string reply;
+  data::RespReply out(2, &reply);
+  if (absl::Status s = kv.ExecuteRead(gid, *command, argv, out); !s.ok()) return s;
+  return reply;
+}
+
+// The RESP2 reply of a replicated command proposed on this leader.
+absl::StatusOr<std::string> ProposeCommand(Driver* driver, GroupId gid,
+                                           std::vector<std::string_view> argv,
+                                           std::chrono::milliseconds timeout) {
+  auto p = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  driver->ProposeCommand(gid, EncodeCommand(argv), 2, [p](absl::Status s, std::string reply) {
+    if (s.ok()) {
+      p->set_value(std::move(reply));
+    } else {
+      p->set_value(std::move(s));
+    }
+  });
+  return Await(p->get_future(), timeout);
+}
+
+// An integer reply's value, or the error reply's text as FAILED_PRECONDITION.
+absl::StatusOr<int64_t> IntegerReply(const std::string& reply) {
+  common::resp::Value value;
+  absl::StatusOr<size_t> n = common::resp::ReadReply(reply, &value);
+  if (!n.ok() || *n != reply.size()) return absl::InternalError("topology: malformed reply");
+  if (value.type == common::resp::Value::Type::kError) {
+    return absl::FailedPreconditionError(value.str);
+  }
+  if (value.type != common::resp::Value::Type::kInteger) {
+    return absl::InternalError("topology: unexpected reply type");
+  }
+  return value.integer;
+}
+
+void FillRouting(const routing::RoutingTable& table, tv1::RoutingTable* routing) {
   routing->set_version(table.version());
   for (const routing::SlotRange& r : table.Ranges()) {
     tv1::SlotRange* range = routing->add_ranges();
@@ -37,6 +125,42 @@ tv1::TopologySnapshot BuildTopology(const TopologyOptions& options,
     range->set_last(static_cast<uint32_t>(r.last));
     range->set_group_id(r.group);
   }
+}
+
+}  // namespace
+
+std::optional<routing::RoutingTable> StoredRoutingTable(const KvStateMachine& kv,
+                                                        GroupId default_group) {
+  absl::StatusOr<std::string> reply = ReadCommand(kv, default_group, {data::kRoutingGetCommand});
+  common::resp::Value value;
+  if (!reply.ok() || !common::resp::ReadReply(*reply, &value).ok()) {
+    spdlog::warn(
+        "topology: cannot read the stored routing table: {}",
+        reply.ok() ? std::string("malformed reply") : std::string(reply.status().message()));
+    return std::nullopt;
+  }
+  if (value.type != common::resp::Value::Type::kBulk) return std::nullopt;  // none stored yet
+  absl::StatusOr<routing::RoutingTable> table = data::DecodeRoutingTable(value.str);
+  if (!table.ok()) {
+    spdlog::error("topology: the stored routing table is unreadable: {}",
+                  std::string(table.status().message()));
+    return std::nullopt;
+  }
+  return *std::move(table);
+}
+
+routing::RoutingTable CurrentRoutingTable(const std::vector<GroupId>& groups,
+                                          const std::optional<routing::RoutingTable>& stored) {
+  if (stored.has_value()) return *stored;
+  return routing::RoutingTable::EvenSpread(groups, /*version=*/1);
+}
+
+tv1::TopologySnapshot BuildTopology(const TopologyOptions& options, const GroupStatusSource& status,
+                                    const RoutingTableSource& routing_source) {
+  tv1::TopologySnapshot out;
+  const routing::RoutingTable table = CurrentRoutingTable(
+      options.groups, routing_source ? routing_source() : std::optional<routing::RoutingTable>());
+  FillRouting(table, out.mutable_routing());
   auto redis_of = [&](const std::string& raft_address) -> std::string {
     auto it = options.redis_map.find(raft_address);
     return it == options.redis_map.end() ? std::string() : it->second;
@@ -115,15 +239,208 @@ void TopologyService::Stop() {
   stop_cv_.notify_all();
 }
 
+void TopologyService::SetDriver(Driver* driver) {
+  const GroupId default_group = options_.groups.empty() ? 0 : options_.groups.front();
+  std::lock_guard<std::mutex> lk(mu_);
+  driver_ = driver;
+  status_ = [driver](GroupId g) { return driver->Status(g); };
+  routing_ = [driver, default_group] { return StoredRoutingTable(driver->kv(), default_group); };
+}
+
 absl::StatusOr<tv1::TopologySnapshot> TopologyService::Snapshot() const {
   GroupStatusSource status;
+  RoutingTableSource routing;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stopped_) return absl::UnavailableError("topology: shutting down");
     if (!status_) return absl::UnavailableError("topology: raft groups not open yet");
     status = status_;
+    routing = routing_;
   }
-  return BuildTopology(options_, status);
+  return BuildTopology(options_, status, routing);
+}
+
+grpc::Status TopologyService::Admit(grpc::ServerContext* context, Driver** driver) const {
+  if (!options_.admin_token.empty() && !options_.loopback_listener) {
+    const auto& metadata = context->client_metadata();
+    auto it = metadata.find(kAdminTokenMetadata);
+    if (it == metadata.end() ||
+        !AdminTokenMatches(std::string_view(it->second.data(), it->second.size()),
+                           options_.admin_token)) {
+      spdlog::warn("topology: refused an admin call from {} without a valid token",
+                   context->peer());
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "admin token required on a non-loopback listener");
+    }
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stopped_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "topology: shutting down");
+  if (driver_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "topology: raft groups not open yet");
+  }
+  *driver = driver_;
+  return grpc::Status::OK;
+}
+
+grpc::Status TopologyService::RequireLeader(grpc::ServerContext* context, Driver* driver,
+                                            GroupId gid) const {
+  absl::StatusOr<GroupStatus> st = driver->Status(gid);
+  if (!st.ok()) return FromAbsl(st.status());
+  if (st->role == raft::Role::kLeader) return grpc::Status::OK;
+  std::string leader_address;
+  if (auto it = options_.members.find(gid); it != options_.members.end()) {
+    for (const Server& s : it->second) {
+      if (s.node_id == st->leader && st->leader != raft::kNoNode) leader_address = s.address;
+    }
+  }
+  if (!leader_address.empty()) context->AddTrailingMetadata(kLeaderAddressMetadata, leader_address);
+  return grpc::Status(
+      grpc::StatusCode::FAILED_PRECONDITION,
+      absl::StrCat("this node does not lead group ", gid,
+                   leader_address.empty() ? " (no leader known)"
+                                          : absl::StrCat("; its leader is at ", leader_address)));
+}
+
+absl::StatusOr<uint64_t> TopologyService::CountKeys(grpc::ServerContext* context, Driver* driver,
+                                                    GroupId gid, uint32_t first,
+                                                    uint32_t last) const {
+  const std::string first_text = absl::StrCat(first), last_text = absl::StrCat(last);
+  absl::StatusOr<GroupStatus> st = driver->Status(gid);
+  if (!st.ok()) return st.status();
+  if (st->role == raft::Role::kLeader) {
+    if (absl::Status s = ReadBarrier(driver, gid, options_.admin_timeout); !s.ok()) return s;
+    absl::StatusOr<std::string> reply =
+        ReadCommand(driver->kv(), gid, {data::kSlotKeysCommand, first_text, last_text});
+    if (!reply.ok()) return reply.status();
+    absl::StatusOr<int64_t> n = IntegerReply(*reply);
+    if (!n.ok()) return n.status();
+    return static_cast<uint64_t>(*n);
+  }
+  // Ask the group's leader, with the caller's credentials.
+  std::string leader_address;
+  if (auto it = options_.members.find(gid); it != options_.members.end()) {
+    for (const Server& s : it->second) {
+      if (s.node_id == st->leader && st->leader != raft::kNoNode) leader_address = s.address;
+    }
+  }
+  if (leader_address.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("group ", gid, " has no known leader to count its keys; retry"));
+  }
+  auto stub = tv1::Topology::NewStub(
+      grpc::CreateChannel(leader_address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext client;
+  client.set_deadline(std::chrono::system_clock::now() + options_.admin_timeout);
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find(kAdminTokenMetadata); it != metadata.end()) {
+    client.AddMetadata(kAdminTokenMetadata, std::string(it->second.data(), it->second.size()));
+  }
+  tv1::CountSlotKeysRequest request;
+  request.set_group_id(gid);
+  request.set_first(first);
+  request.set_last(last);
+  tv1::CountSlotKeysResponse response;
+  grpc::Status s = stub->CountSlotKeys(&client, request, &response);
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat("counting the keys of group ", gid, " on ",
+                                               leader_address, ": ", s.error_message()));
+  }
+  return response.keys();
+}
+
+grpc::Status TopologyService::CountSlotKeys(grpc::ServerContext* context,
+                                            const tv1::CountSlotKeysRequest* request,
+                                            tv1::CountSlotKeysResponse* response) {
+  Driver* driver = nullptr;
+  if (grpc::Status s = Admit(context, &driver); !s.ok()) return s;
+  if (request->first() > request->last() || request->last() >= routing::kSlotCount) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "slots must be 0 <= first <= last < 16384");
+  }
+  if (grpc::Status s = RequireLeader(context, driver, request->group_id()); !s.ok()) return s;
+  absl::StatusOr<uint64_t> n =
+      CountKeys(context, driver, request->group_id(), request->first(), request->last());
+  if (!n.ok()) return FromAbsl(n.status());
+  response->set_keys(*n);
+  return grpc::Status::OK;
+}
+
+grpc::Status TopologyService::AssignSlots(grpc::ServerContext* context,
+                                          const tv1::AssignSlotsRequest* request,
+                                          tv1::AssignSlotsResponse* response) {
+  Driver* driver = nullptr;
+  if (grpc::Status s = Admit(context, &driver); !s.ok()) return s;
+  const uint32_t first = request->first(), last = request->last();
+  const GroupId target = request->group_id();
+  if (first > last || last >= routing::kSlotCount) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "slots must be 0 <= first <= last < 16384");
+  }
+  if (std::find(options_.groups.begin(), options_.groups.end(), target) == options_.groups.end()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("group ", target, " is not a group of the cluster"));
+  }
+  const GroupId default_group = options_.groups.front();
+  if (grpc::Status s = RequireLeader(context, driver, default_group); !s.ok()) return s;
+  // The table as of every committed change: a read barrier, then the applied row.
+  if (absl::Status s = ReadBarrier(driver, default_group, options_.admin_timeout); !s.ok()) {
+    return FromAbsl(s);
+  }
+  std::optional<routing::RoutingTable> stored = StoredRoutingTable(driver->kv(), default_group);
+  if (!stored.has_value()) {
+    // Bootstrap has not stored it yet (a new leader does within a moment): store it now.
+    const std::string even =
+        data::EncodeRoutingTable(CurrentRoutingTable(options_.groups, std::nullopt));
+    absl::StatusOr<std::string> reply = ProposeCommand(
+        driver, default_group, {data::kRoutingInitCommand, even}, options_.admin_timeout);
+    if (!reply.ok()) return FromAbsl(reply.status());
+    stored = StoredRoutingTable(driver->kv(), default_group);
+    if (!stored.has_value()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "routing table not stored yet; retry");
+    }
+  }
+  if (request->expected_version() != 0 && request->expected_version() != stored->version()) {
+    return grpc::Status(grpc::StatusCode::ABORTED,
+                        absl::StrCat("the routing table is at version ", stored->version(),
+                                     ", not ", request->expected_version()));
+  }
+  // Live migration comes later: every other group owning part of the range must hold no key
+  // there, counted on its leader after a read barrier.
+  std::vector<GroupId> sources;
+  for (uint32_t slot = first; slot <= last; ++slot) {
+    const GroupId g = stored->GroupForSlot(static_cast<int>(slot));
+    if (g != target && std::find(sources.begin(), sources.end(), g) == sources.end()) {
+      sources.push_back(g);
+    }
+  }
+  for (GroupId g : sources) {
+    absl::StatusOr<uint64_t> keys = CountKeys(context, driver, g, first, last);
+    if (!keys.ok()) return FromAbsl(keys.status());
+    if (*keys > 0) {
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("slots ", first, "-", last, " hold ", *keys, " key(s) in group ", g,
+                       "; only empty slots can be reassigned (live migration is not supported "
+                       "yet)"));
+    }
+  }
+  const std::string version = absl::StrCat(stored->version());
+  const std::string first_text = absl::StrCat(first), last_text = absl::StrCat(last),
+                    group_text = absl::StrCat(target);
+  absl::StatusOr<std::string> reply =
+      ProposeCommand(driver, default_group,
+                     {data::kRoutingAssignCommand, version, first_text, last_text, group_text},
+                     options_.admin_timeout);
+  if (!reply.ok()) return FromAbsl(reply.status());
+  absl::StatusOr<int64_t> next = IntegerReply(*reply);
+  if (!next.ok()) return Failed(grpc::StatusCode::ABORTED, next.status());
+  absl::StatusOr<routing::RoutingTable> table =
+      data::AssignSlots(*stored, static_cast<int>(first), static_cast<int>(last), target);
+  if (!table.ok()) return FromAbsl(table.status());
+  spdlog::info("topology: slots {}-{} assigned to group {} (routing table version {})", first, last,
+               target, *next);
+  FillRouting(*table, response->mutable_routing());
+  return grpc::Status::OK;
 }
 
 grpc::Status TopologyService::GetTopology(grpc::ServerContext*, const tv1::GetTopologyRequest*,

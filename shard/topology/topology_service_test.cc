@@ -109,6 +109,30 @@ TEST(BuildTopologyTest, TableMembersLeadersAndRedisAddresses) {
   }
 }
 
+TEST(BuildTopologyTest, TheStoredTableWinsOverTheEvenSpread) {
+  const TopologyOptions o = ThreeNodesTwoGroups();
+  FakeStatus fake;
+  fake.Set(1, Led("n2", 3, /*self_leads=*/false));
+  fake.Set(2, Led("n2", 3, /*self_leads=*/false));
+  absl::StatusOr<routing::RoutingTable> stored = routing::RoutingTable::FromRanges(
+      {{0, 99, 2}, {100, 8191, 1}, {8192, 16383, 2}}, /*version=*/3);
+  ASSERT_TRUE(stored.ok());
+  const tv1::TopologySnapshot t = BuildTopology(
+      o, fake.Source(), [&] { return std::optional<routing::RoutingTable>(*stored); });
+  EXPECT_EQ(t.routing().version(), 3u);
+  ASSERT_EQ(t.routing().ranges_size(), 3);
+  EXPECT_EQ(t.routing().ranges(0).last(), 99u);
+  EXPECT_EQ(t.routing().ranges(0).group_id(), 2u);
+  EXPECT_FALSE(t.authoritative());
+  // Nothing stored yet: the even spread at version 1, as bootstrap will store it.
+  const tv1::TopologySnapshot even =
+      BuildTopology(o, fake.Source(), [] { return std::optional<routing::RoutingTable>(); });
+  EXPECT_EQ(even.routing().version(), 1u);
+  EXPECT_EQ(even.routing().ranges_size(), 2);
+  EXPECT_EQ(CurrentRoutingTable({1, 2}, std::nullopt).Ranges(),
+            routing::RoutingTable::EvenSpread({1, 2}, 1).Ranges());
+}
+
 TEST(BuildTopologyTest, LearnerFromConfStateAndUnknownMemberWithoutAddress) {
   const TopologyOptions o = ThreeNodesTwoGroups();
   FakeStatus fake;

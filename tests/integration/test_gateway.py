@@ -155,6 +155,39 @@ def test_multi_key_commands_split_across_groups_and_merge_in_key_order(cluster, 
         c.rename(a[2], b[2])
 
 
+def test_keyless_commands_fan_out_to_every_group(cluster, gateway):
+    """KEYS, DBSIZE, SCAN, RANDOMKEY and FLUSHDB through the gateway cover both groups, whether
+    or not one shard leads both (each part names its group with TESSERA.INGROUP)."""
+    c = gateway.client()
+    c.delete("warmup")
+    a = keys_in_group(cluster, 1, 30, "ka")
+    b = keys_in_group(cluster, 2, 30, "kb")
+    assert c.mset({k: "v" for k in a + b}) is True
+    assert c.dbsize() == 60
+    assert sorted(c.keys("*")) == sorted(a + b)
+    assert sorted(c.keys("ka*")) == sorted(a)
+    # A full SCAN walks group 1 then group 2 and returns every key exactly once.
+    seen, cursor, rounds = [], 0, 0
+    while True:
+        cursor, batch = c.scan(cursor=cursor, count=7)
+        seen.extend(batch)
+        rounds += 1
+        assert rounds < 200
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(a + b)
+    assert sorted(c.scan_iter(match="kb*", count=5)) == sorted(b)
+    assert all(c.randomkey() in set(a + b) for _ in range(10))
+    # The shard itself only answers keyless commands for a group it is asked about.
+    leaders = wait_leaders(cluster, 15)
+    assert leaders[2].client().execute_command("TESSERA.INGROUP", 2, "DBSIZE") == 30
+    assert c.flushdb() is True
+    assert c.dbsize() == 0
+    assert c.keys("*") == []
+    assert c.randomkey() is None
+    assert list(c.scan_iter()) == []
+
+
 def test_cross_group_multi_is_refused_and_one_group_multi_runs(cluster, gateway):
     c = gateway.client()
     a = key_in_group(cluster, 1, prefix="tx1-")
@@ -201,6 +234,28 @@ def test_pipeline_of_1000_mixed_commands_comes_back_in_order(cluster, gateway):
             assert got == counters[i % 5], (i, got)
         else:
             assert got == want, (i, got, want)
+
+
+def test_large_values_are_forwarded_intact(cluster, gateway):
+    """Commands of 16 KiB and more are forwarded from the client's input buffer without a copy,
+    and an 8 MiB command is more than the shard socket takes at once (the rest waits for
+    writability): values of every size come back byte for byte, pipelined with small ones."""
+    c = redis.Redis(host="127.0.0.1", port=gateway.port, socket_timeout=30)
+    sizes = [10, 16 * 1024 - 40, 16 * 1024, 20_000, 64 * 1024 + 3, 1 << 20, 8 << 20]
+    values = {f"big{n}": os.urandom(n) for n in sizes}
+    p = c.pipeline(transaction=False)
+    for k, v in values.items():
+        p.set(k, v)
+        p.get(f"missing-{k}")
+    assert p.execute() == [True, None] * len(values)
+    p = c.pipeline(transaction=False)
+    for k in values:
+        p.get(k)
+        p.strlen(k)
+    got = p.execute()
+    for i, (k, v) in enumerate(values.items()):
+        assert got[2 * i] == v, k
+        assert got[2 * i + 1] == len(v)
 
 
 def test_hello_3_shapes(cluster, gateway):
@@ -354,3 +409,111 @@ def test_slow_reader_is_cut_off_and_others_keep_being_served(cluster, tmp_path):
         assert len(c.get("big")) == 100_000
     finally:
         assert g.stop() == 0
+
+
+ADMIN = os.path.join(os.path.dirname(SHARD), "tessera-admin")
+
+
+def slots_cli(listener, *args):
+    p = subprocess.run([ADMIN, "--json", "--timeout-ms=15000", "slots", listener] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_slot_range_reassignment_needs_an_empty_range_and_every_replica_agrees(cluster, gateway):
+    """The routing table lives in the default group: `tessera-admin slots assign` refuses a
+    range that still holds keys, then moves an emptied range to the other group; every shard
+    serves the same new version, the gateway follows, and the key goes to its new group."""
+    import json
+    from test_shard_cluster import crc16_slot
+    c = gateway.client()
+    key = key_in_group(cluster, 1, prefix="mv")
+    slot = crc16_slot(key)
+    listeners = [f"127.0.0.1:{n.group_ports[cluster.groups[-1]]}" for n in cluster.nodes]
+    code, out, err = slots_cli(listeners[0], "show")
+    assert code == 0, err
+    assert json.loads(out)["version"] == 1
+    assert c.set(key, "v") is True
+    # Refused while the key is there (counted on group 1's leader, wherever it is).
+    code, out, err = slots_cli(listeners[1], "assign", str(slot), str(slot), "2")
+    assert code == 1, (out, err)
+    assert f"hold 1 key(s) in group 1" in err
+    assert c.delete(key) == 1
+    code, out, err = slots_cli(listeners[2], "assign", str(slot), str(slot), "2")
+    assert code == 0, err
+    table = json.loads(out)
+    assert table["version"] == 2
+    assert {"first": slot, "last": slot, "group": 2} in table["ranges"]
+    # A stale expected version is refused.
+    code, out, err = slots_cli(listeners[0], "assign", "0", "0", "2", "--expected-version=1")
+    assert code == 1 and "version 2" in err, (out, err)
+
+    # Every replica applied the same table.
+    def agreed():
+        shown = [slots_cli(l, "show") for l in listeners]
+        return all(code == 0 for code, _, _ in shown) and \
+            all(json.loads(o) == table for _, o, _ in shown)
+    wait_for(agreed, 15, "every shard serving routing table version 2")
+    wait_for(lambda: c.info("cluster")["routing_table_version"] == 2, 15,
+             "the gateway on version 2")
+    # The key now lives in group 2, through the gateway and at the shards.
+    assert c.set(key, "moved") is True
+    leaders = wait_leaders(cluster, 15)
+    assert key in leaders[2].client().execute_command("TESSERA.INGROUP", 2, "KEYS", "*")
+    assert key not in leaders[1].client().execute_command("TESSERA.INGROUP", 1, "KEYS", "*")
+    assert leaders[2].client().get(key) == "moved"
+    follower = next(n for n in cluster.nodes if n is not leaders[2])
+    with pytest.raises(redis.ResponseError, match=f"MOVED {slot} "):
+        follower.client().get(key)
+    status, body = gateway.http("/metrics")
+    assert "tessera_gateway_topology_version 2" in body
+
+
+def test_retry_budget_exhaustion_is_an_error_and_counted(cluster, tmp_path):
+    g = Gateway(cluster, str(tmp_path), extra=["--retryBudgetMs", "300"])
+    try:
+        wait_leaders(cluster, 15)
+        c = g.client()
+        wait_for(lambda: c.set("b", "1"), 20, "gateway up")
+        # Two of three nodes gone: no group can elect a leader.
+        for n in cluster.nodes[:2]:
+            cluster.stop(n, signal.SIGKILL)
+        start = time.monotonic()
+        with pytest.raises(redis.RedisError):
+            c.get("b")
+        assert time.monotonic() - start < 8
+        status, body = g.http("/metrics")
+        count = [float(line.split()[1]) for line in body.splitlines()
+                 if line.startswith("tessera_gateway_retry_budget_exhausted_total ")]
+        assert count and count[0] >= 1, body
+    finally:
+        assert g.stop() == 0
+
+
+def test_two_gateways_serve_one_keyspace_and_one_survives_the_others_death(cluster, tmp_path):
+    g1 = Gateway(cluster, str(tmp_path))
+    g2 = Gateway(cluster, str(tmp_path))
+    try:
+        wait_leaders(cluster, 15)
+        c1, c2 = g1.client(), g2.client()
+        wait_for(lambda: c1.set("two", "1") and c2.get("two") == "1", 20, "both gateways up")
+        a = keys_in_group(cluster, 1, 20, "tg1")
+        b = keys_in_group(cluster, 2, 20, "tg2")
+        assert c1.mset({k: f"1:{k}" for k in a + b}) is True
+        assert c2.mget(a + b) == [f"1:{k}" for k in a + b]
+        p = c2.pipeline(transaction=False)
+        for k in b:
+            p.incr(f"{k}-n")
+        p.execute()
+        assert c1.mget([f"{k}-n" for k in b]) == ["1"] * len(b)
+        assert c1.dbsize() == c2.dbsize() == 1 + 2 * len(a) + len(b)
+        # kill -9 the first gateway: the second keeps serving everything, old data included.
+        g1.proc.kill()
+        g1.proc.wait(timeout=10)
+        g1.proc = None
+        assert c2.mget(a + b) == [f"1:{k}" for k in a + b]
+        assert c2.set("after", "x") is True and c2.get("after") == "x"
+        assert sorted(c2.keys("tg1*")) == sorted(a)
+    finally:
+        g1.stop()
+        assert g2.stop() == 0

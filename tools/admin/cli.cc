@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/raft_admin.grpc.pb.h"
 #include "shard/admin/wipe_group.h"
+#include "tools/admin/slots.h"
 
 namespace tessera::tools {
 namespace {
@@ -36,6 +37,8 @@ constexpr char kUsage[] =
     "  promote_learner <id> [previous_index] [min_applied_index] [skip_min_applied_check]\n"
     "  remove_server <id> [previous_index]\n"
     "  transfer_leadership [--to=<id>[@addr]] [--candidates=id,id] [--gated] [--max-lag=N]\n"
+    "routing table (any shard's raft listener): tessera-admin slots <listener-addr> show | "
+    "assign <first> <last> <group>\n"
     "offline, on a stopped shard (no listener):\n"
     "  tessera-admin raft wipe-group --data-dir=<dir> --group=<gid> [--confirm-data-loss]\n"
     "<listener-addr> is a raft listener (host:port) of the group to act on; membership "
@@ -267,6 +270,7 @@ bool ParseSkipFlag(const std::string& text, bool* value) {
 }
 
 int RunAdminCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+  if (IsSlotsCommand(argv)) return RunSlotsCli(argv, out, err);
   Args a;
   CLI::App app("tessera-admin: membership and leadership operations on Tessera shards",
                "tessera-admin");

@@ -1,6 +1,7 @@
 // tessera-admin run in-process against a RaftAdmin server on 127.0.0.1 with a fake engine:
 // outputs, argument shapes, skip-flag spellings, usage and exit codes.
 #include "tools/admin/cli.h"
+#include "tools/admin/slots.h"
 
 #include <sstream>
 
@@ -187,6 +188,30 @@ TEST(RaftCliWipeGroupTest, WipesAStoppedBootstrapEraGroupOnce) {
   EXPECT_EQ(r.code, kExitRpcError);
   EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r.err;
   EXPECT_EQ(Cli({"raft", "wipe-group", "--group=1"}).code, kExitUsage);
+}
+
+}  // namespace
+}  // namespace tessera::tools
+
+namespace tessera::tools {
+namespace {
+
+TEST(SlotsCliTest, RecognisedAfterGlobalOptionsAndArgumentsChecked) {
+  EXPECT_TRUE(IsSlotsCommand({"slots", "127.0.0.1:1", "show"}));
+  EXPECT_TRUE(IsSlotsCommand({"--json", "--timeout-ms", "5", "slots", "a", "show"}));
+  EXPECT_TRUE(IsSlotsCommand({"--token-file=/t", "slots", "a", "show"}));
+  EXPECT_FALSE(IsSlotsCommand({"raft", "a", "status"}));
+  EXPECT_FALSE(IsSlotsCommand({}));
+  CliRun r = Cli({"slots", "127.0.0.1:1", "assign", "10", "5", "2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("first must not exceed last"), std::string::npos) << r.err;
+  r = Cli({"slots", "127.0.0.1:1", "assign", "10", "16384", "2"});
+  EXPECT_EQ(r.code, kExitUsage) << r.err;
+  r = Cli({"slots", "127.0.0.1:1"});
+  EXPECT_EQ(r.code, kExitUsage) << r.err;
+  // Nothing listens there: no answer at all.
+  r = Cli({"--timeout-ms=300", "slots", "127.0.0.1:1", "show"});
+  EXPECT_EQ(r.code, kExitUnreachable) << r.err;
 }
 
 }  // namespace
