@@ -10,6 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "shard/data/watch.h"
+#include "shard/encryption/applier.h"
+#include "shard/encryption/encryption_errc.h"
+#include "shard/encryption/ops.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard {
@@ -194,6 +197,21 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
       if (!argv.ok()) {
         out.result = argv.status();
         out_reply.Error(absl::StrCat("ERR ", argv.status().message()));
+      } else if ((*argv)[0] == encryption::kEncryptionCommand) {
+        // Encryption ops fail closed: a node that cannot apply one halts this group's apply.
+        if (argv->size() != 2) {
+          return encryption::EncryptionError(encryption::EncryptionErrc::kEncryptionApply,
+                                             "malformed encryption op");
+        }
+        if (encryption_ == nullptr) {
+          return encryption::EncryptionError(
+              encryption::EncryptionErrc::kEncryptionApply,
+              "an encryption op reached a node started without --encryption-enabled");
+        }
+        if (absl::Status s = encryption_->Apply(batch, gid, entry.index, (*argv)[1]); !s.ok()) {
+          return s;
+        }
+        out_reply.SimpleString("OK");
       } else {
         const data::DataCommand* command = data::FindDataCommand(
             absl::AsciiStrToLower(absl::string_view((*argv)[0].data(), (*argv)[0].size())));
@@ -212,6 +230,9 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
           if (watched) {
             if (absl::Status s = data::StampWatchedKeys(ctx, *argv); !s.ok()) return s;
           }
+          // Encryption fail-closed (spec/encryption.md §7): a row that could not be sealed
+          // halts the apply; the batch is never written, so no cleartext row lands.
+          if (!ctx.write_status.ok()) return ctx.write_status;
         }
       }
     }
