@@ -548,6 +548,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
 
   absl::StatusOr<std::unique_ptr<KvStateMachine>> kv = KvStateMachine::Open(engine, gids);
   if (!kv.ok()) return kv.status();
+  (*kv)->set_encryption_applier(opts.encryption_applier);  // spec/encryption.md §8
   d->kv_ = *std::move(kv);
 
   for (auto& [gid, g] : d->groups_) {

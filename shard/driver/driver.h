@@ -69,6 +69,9 @@ struct DriverOptions {
   // --raftJoinAsLearner: an alarm (never a veto) when this node finds itself a voter (§7.6).
   bool join_as_learner = false;
   size_t admin_queue_capacity = 64;  // admin calls waiting for the driver thread
+  // Applies replicated encryption ops (spec/encryption.md §8); null when encryption is off on
+  // this node (such an op then halts the apply). Outlives the driver.
+  encryption::EncryptionApplier* encryption_applier = nullptr;
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
