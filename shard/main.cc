@@ -15,6 +15,8 @@
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
 #include "shard/driver/driver.h"
+#include "shard/encryption/admin_service.h"
+#include "shard/encryption/driver_node.h"
 #include "shard/encryption/startup.h"
 #include "shard/encryption/value_codec.h"
 #include "shard/metrics/metrics_http.h"
@@ -162,6 +164,32 @@ int main(int argc, char** argv) {
   for (const auto& [gid, address] : membership->groups) {
     admin_services.push_back(std::make_unique<RaftAdminService>(gid, address, &admin_directory));
     transport->RegisterGroupService(gid, admin_services.back().get());
+  }
+  // EncryptionAdmin on every group listener (spec/encryption.md §11): one slot and one
+  // fan-out dialer shared by all of them; the dialer only when mutators are enabled.
+  std::vector<GroupId> hosted_groups;
+  for (const auto& [gid, address] : membership->groups) hosted_groups.push_back(gid);
+  encryption::DriverEncryptionNode encryption_node(driver->get(), hosted_groups);
+  auto cutover_slot = std::make_shared<encryption::CutoverSlot>();
+  encryption::Dialer capability_dialer;
+  if (encryption_startup->mutators_enabled) capability_dialer = encryption::GrpcCapabilityDialer();
+  std::vector<std::unique_ptr<encryption::EncryptionAdminService>> encryption_services;
+  for (const auto& [gid, address] : membership->groups) {
+    encryption::EncryptionAdminOptions o;
+    o.listener_group = gid;
+    o.default_group = encryption_options.default_group;
+    o.node_id = membership->node_id;
+    o.build_sha = "tessera";
+    o.mutators_enabled = encryption_startup->mutators_enabled;
+    o.sidecar_path = flags->encryption_sidecar_path;
+    o.fingerprint = encryption_startup->fingerprint;
+    o.applier = encryption_applier.get();
+    o.node = &encryption_node;
+    o.dialer = capability_dialer;
+    o.slot = cutover_slot;
+    encryption_services.push_back(
+        std::make_unique<encryption::EncryptionAdminService>(std::move(o)));
+    transport->RegisterGroupService(gid, encryption_services.back().get());
   }
   // Topology on every group listener too, one service object per listener.
   std::vector<std::unique_ptr<TopologyService>> topology_services;
