@@ -267,6 +267,10 @@ class Driver {
   AdminStatus AdminStatusOf(Group& g) const;
   // NOT_LEADER naming the known leader's raft id and address.
   absl::Status AdminNotLeader(const Group& g) const;
+  // Every proposal of this node goes through here: the encryption intake barrier and the raft
+  // envelope (spec/encryption.md §9). Driver thread.
+  absl::Status ProposeEntry(Group& g, ProposalId id, uint64_t timestamp_ms,
+                            std::string_view command);
   // Completes transfers whose leadership moved or whose time ran out.
   void CheckTransfers(Clock::time_point now);
   void RefreshConfiguration(Group& g);

@@ -330,11 +330,39 @@ absl::StatusOr<v1::EnableRaftEnvelopeResponse> EncryptionAdminCore::EnableRaftEn
     r.set_applied_index(c);
     return r;
   }
-  // Refusing beats a cutover without the proposal-quiescence barrier and log-payload wrapping:
-  // a cleartext entry above C_G would halt every replica.
-  return absl::UnimplementedError(
-      "the raft-envelope cutover (proposal-quiescence barrier, log payload wrapping) is not "
-      "available in this build");
+  absl::StatusOr<std::vector<Verdict>> verdicts = Fanout(ctx);
+  if (!verdicts.ok()) return verdicts.status();
+  // The proposal-quiescence barrier (§9): (1) block intake, (2) drain, (3) propose the cutover,
+  // (4) wait for its local apply (proposals then wrap from the applied C_G), (6) unblock.
+  EncryptionStateCache& state = *o_.applier->runtime().state;
+  state.set_intake_blocked(group, true);
+  while (!o_.node->Drained(group)) {
+    absl::Status ended = ContextEnded(ctx);
+    if (ended.ok()) ended = o_.node->CheckLeader(group);
+    if (!ended.ok()) {
+      state.set_intake_blocked(group, false);  // nothing proposed: safe to release
+      return ended;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const absl::Status proposed = o_.node->ProposeAndWait(
+      group, EncodeEncryptionCommand(EnableRaftEnvelopeOp{group, (*sc)->active_raft}), ctx);
+  // Once proposed, intake stays blocked until the cutover applies here or leadership is lost,
+  // whatever the RPC deadline: a cleartext entry above C_G would halt every replica.
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  while (state.raft_cutover(group) == 0 && o_.node->CheckLeader(group).ok() &&
+         Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  state.set_intake_blocked(group, false);
+  if (const uint64_t c = state.raft_cutover(group); c != 0) {
+    r.set_applied_index(c);
+    FillSummary(*verdicts, r.mutable_capability_summary());
+    return r;
+  }
+  if (absl::Status c = ContextEnded(ctx); !c.ok()) return c;
+  if (!proposed.ok()) return proposed;
+  return absl::FailedPreconditionError("the cutover did not apply before leadership changed");
 }
 
 absl::StatusOr<v1::ResyncSidecarResponse> EncryptionAdminCore::ResyncSidecar(

@@ -34,6 +34,8 @@ class EncryptionNode {
   virtual absl::StatusOr<ClusterConfiguration> Configuration(GroupId gid) const = 0;
   virtual std::vector<GroupId> Groups() const = 0;
   virtual uint64_t AppliedIndex(GroupId gid) const = 0;
+  // Every proposal this leader accepted in `gid` is applied (or failed): applied >= last index.
+  virtual bool Drained(GroupId gid) const = 0;
 };
 
 // The node's capacity-1 mutator slot, shared by every listener's service: one mutator at a

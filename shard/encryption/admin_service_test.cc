@@ -52,6 +52,8 @@ class FakeNode : public EncryptionNode {
   }
   std::vector<GroupId> Groups() const override { return {kDefault}; }
   uint64_t AppliedIndex(GroupId) const override { return index; }
+  bool Drained(GroupId) const override { return drained.load(); }
+  std::atomic<bool> drained{true};
 
   bool leader = true;
   absl::Status config_error;
@@ -357,6 +359,52 @@ TEST_F(EncryptionAdminTest, EnableRaftEnvelopeRequiresStorageActive) {
   req.set_group_id(5);
   EXPECT_EQ(Core().EnableRaftEnvelope(req, Ctx()).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EncryptionAdminTest, RaftCutoverWithBarrier) {
+  Bootstrap();
+  ASSERT_TRUE(Core().EnableStorageEnvelope(Ctx()).ok());
+  node_->drained = false;
+  std::atomic<bool> blocked_seen{false};
+  node_->before_propose = [this, &blocked_seen] {
+    blocked_seen = runtime_.state->intake_blocked(kDefault);
+  };
+  auto f = std::async(std::launch::async, [&] {
+    return Core().EnableRaftEnvelope(v1::EnableRaftEnvelopeRequest(), Ctx());
+  });
+  // Intake is blocked while in-flight proposals drain; nothing is proposed yet.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!runtime_.state->intake_blocked(kDefault) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_TRUE(runtime_.state->intake_blocked(kDefault));
+  const int proposals = node_->proposals.load();
+  node_->drained = true;
+  auto r = f.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(node_->proposals.load(), proposals + 1);
+  EXPECT_TRUE(blocked_seen.load());  // the cutover was proposed behind the barrier
+  EXPECT_FALSE(runtime_.state->intake_blocked(kDefault));  // released after the apply
+  EXPECT_EQ(r->applied_index(), runtime_.state->raft_cutover(kDefault));
+  auto again = Core().EnableRaftEnvelope(v1::EnableRaftEnvelopeRequest(), Ctx());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->was_already_active());
+}
+
+TEST_F(EncryptionAdminTest, BarrierDrainMissesDeadlineReleasesWithoutProposing) {
+  Bootstrap();
+  ASSERT_TRUE(Core().EnableStorageEnvelope(Ctx()).ok());
+  node_->drained = false;
+  const int proposals = node_->proposals.load();
+  const absl::Status s =
+      Core()
+          .EnableRaftEnvelope(v1::EnableRaftEnvelopeRequest(),
+                              CallContext::WithTimeout(std::chrono::milliseconds(200)))
+          .status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(node_->proposals.load(), proposals);
+  EXPECT_FALSE(runtime_.state->intake_blocked(kDefault));
+  EXPECT_EQ(runtime_.state->raft_cutover(kDefault), 0u);
 }
 
 TEST_F(EncryptionAdminTest, ResyncRejectsNonMember) {

@@ -155,6 +155,15 @@ absl::Status EncryptionApplier::ApplyEnableRaft(rocksdb::WriteBatchWithIndex& ba
   return absl::OkStatus();
 }
 
+absl::Status EncryptionApplier::RefreshRaftCutover(GroupId gid) {
+  std::string v;
+  rocksdb::Status s = engine_->db()->Get(rocksdb::ReadOptions(), engine_->meta(),
+                                         MetaKey(gid, meta::kRaftEnvelopeCutoverIndex), &v);
+  if (!s.ok() && !s.IsNotFound()) return FromRocksStatus(s, "cutover read");
+  runtime_.state->set_raft_cutover(gid, s.ok() && v.size() == 8 ? DecodeU64BE(v) : 0);
+  return absl::OkStatus();
+}
+
 absl::Status LoadSidecarIntoRuntime(const Sidecar& sidecar, const EncryptionRuntime& runtime) {
   for (const auto& [id, key] : sidecar.keys) {
     if (runtime.kek == nullptr)

@@ -42,6 +42,10 @@ class EncryptionApplier {
   absl::Status Apply(rocksdb::WriteBatchWithIndex& batch, GroupId gid, uint64_t index,
                      std::string_view op);
 
+  // Loads the group's meta:raft_envelope_cutover_index into the state cache: after a snapshot
+  // restore assigned it from the header, and at open.
+  absl::Status RefreshRaftCutover(GroupId gid);
+
   Sidecar sidecar() const;
   const EncryptionRuntime& runtime() const { return runtime_; }
   GroupId default_group() const { return default_group_; }

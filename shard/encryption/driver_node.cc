@@ -66,4 +66,9 @@ uint64_t DriverEncryptionNode::AppliedIndex(GroupId gid) const {
   return st.ok() ? st->applied : 0;
 }
 
+bool DriverEncryptionNode::Drained(GroupId gid) const {
+  absl::StatusOr<GroupStatus> st = driver_->Status(gid);
+  return st.ok() && st->applied >= st->last_index;
+}
+
 }  // namespace tessera::shard::encryption

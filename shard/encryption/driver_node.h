@@ -21,6 +21,7 @@ class DriverEncryptionNode final : public EncryptionNode {
   absl::StatusOr<ClusterConfiguration> Configuration(GroupId gid) const override;
   std::vector<GroupId> Groups() const override { return groups_; }
   uint64_t AppliedIndex(GroupId gid) const override;
+  bool Drained(GroupId gid) const override;
 
  private:
   Driver* const driver_;

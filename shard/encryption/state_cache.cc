@@ -16,4 +16,17 @@ void EncryptionStateCache::set_raft_cutover(uint64_t gid, uint64_t index) {
   slot->store(index, std::memory_order_release);
 }
 
+bool EncryptionStateCache::intake_blocked(uint64_t gid) const {
+  std::lock_guard lock(mu_);
+  auto it = intake_blocked_.find(gid);
+  return it != intake_blocked_.end() && it->second->load(std::memory_order_acquire);
+}
+
+void EncryptionStateCache::set_intake_blocked(uint64_t gid, bool blocked) {
+  std::lock_guard lock(mu_);
+  auto& slot = intake_blocked_[gid];
+  if (slot == nullptr) slot = std::make_unique<std::atomic<bool>>(false);
+  slot->store(blocked, std::memory_order_release);
+}
+
 }  // namespace tessera::shard::encryption

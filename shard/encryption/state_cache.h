@@ -33,12 +33,18 @@ class EncryptionStateCache {
   uint64_t raft_cutover(uint64_t gid) const;
   void set_raft_cutover(uint64_t gid, uint64_t index);
 
+  // The proposal-quiescence barrier of a raft-envelope cutover (§9): while set, the group's
+  // leader refuses every proposal except encryption ops (retryable UNAVAILABLE).
+  bool intake_blocked(uint64_t gid) const;
+  void set_intake_blocked(uint64_t gid, bool blocked);
+
  private:
   std::atomic<bool> storage_envelope_active_{false};
   std::atomic<uint32_t> active_storage_id_{0};
   std::atomic<uint32_t> active_raft_id_{0};
   mutable std::mutex mu_;  // guards the map's shape; values are atomics
   absl::flat_hash_map<uint64_t, std::unique_ptr<std::atomic<uint64_t>>> raft_cutover_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<std::atomic<bool>>> intake_blocked_;
 };
 
 }  // namespace tessera::shard::encryption

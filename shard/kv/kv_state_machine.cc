@@ -13,7 +13,9 @@
 #include "shard/encryption/applier.h"
 #include "shard/encryption/encryption_errc.h"
 #include "shard/encryption/ops.h"
+#include "shard/encryption/raft_payload.h"
 #include "shard/storage/keys.h"
+#include "spdlog/spdlog.h"
 
 namespace tessera::shard {
 namespace {
@@ -153,6 +155,12 @@ void KvStateMachine::AdvanceApplied(GroupId gid, uint64_t index) {
   uint64_t& applied = applied_[gid];
   if (index > applied) applied = index;
   RefreshWatchRows(gid);  // a restored snapshot brings its own watch rows
+  // ... and its own raft-envelope cutover (assigned from the snapshot header).
+  if (encryption_ != nullptr) {
+    if (absl::Status s = encryption_->RefreshRaftCutover(gid); !s.ok()) {
+      spdlog::error("group {}: raft-envelope cutover reload: {}", gid, s.ToString());
+    }
+  }
 }
 
 void KvStateMachine::RefreshWatchRows(GroupId gid) {
@@ -192,8 +200,17 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
         batch.Put(engine_->meta(), MetaKey(gid, meta::kClockCeilingMs), EncodeU64BE(now));
         if (clock != clock_.end()) clock->second->store(now, std::memory_order_release);
       }
-      absl::StatusOr<std::vector<std::string_view>> argv =
-          DecodeCommand(std::string_view(entry.data).substr(kEntryHeaderSize));
+      std::string_view command = std::string_view(entry.data).substr(kEntryHeaderSize);
+      // Raft envelope (spec/encryption.md §9): above the group's cutover the command is sealed.
+      std::optional<std::string> unwrapped;
+      if (encryption_ != nullptr) {
+        absl::StatusOr<std::optional<std::string>> u =
+            encryption::UnwrapEntryCommand(encryption_->runtime(), gid, entry.index, command);
+        if (!u.ok()) return u.status();
+        unwrapped = *std::move(u);
+        if (unwrapped.has_value()) command = *unwrapped;
+      }
+      absl::StatusOr<std::vector<std::string_view>> argv = DecodeCommand(command);
       if (!argv.ok()) {
         out.result = argv.status();
         out_reply.Error(absl::StrCat("ERR ", argv.status().message()));
