@@ -292,12 +292,21 @@ TEST_F(EncryptionAdminTest, StaleKeyIdPostcheck) {
 
 TEST_F(EncryptionAdminTest, ApplyHaltIsInternal) {
   Bootstrap();
-  runtime_.keys.reset();  // not used by the fake; make the apply fail instead:
-  node_->before_propose = [this] { ::chmod((dir_.path() + "/encryption").c_str(), 0500); };
+  // The node's sidecar write fails at apply: the op halts, the RPC answers INTERNAL.
+  SidecarIo io = RealSidecarIo();
+  io.fsync_file = [](int) {
+    errno = EIO;
+    return -1;
+  };
+  applier_ = std::make_unique<EncryptionApplier>(engine_.get(), kDefault, runtime_,
+                                                 applier_->sidecar(), io);
+  node_ = std::make_unique<FakeNode>(engine_.get(), applier_.get());
+  node_->index = 10;
+  options_.applier = applier_.get();
+  options_.node = node_.get();
   const absl::Status s = Core().EnableStorageEnvelope(Ctx()).status();
-  ::chmod((dir_.path() + "/encryption").c_str(), 0700);
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_FALSE(runtime_.state->storage_envelope_active());
 }
 
 TEST_F(EncryptionAdminTest, SemaphoreSerializesSecondCallerIdempotent) {
