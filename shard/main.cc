@@ -3,6 +3,7 @@
 // then waits for SIGTERM/SIGINT and shuts down in reverse order.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,10 @@
 #include "shard/config/membership_flags.h"
 #include "shard/config/shard_flags.h"
 #include "shard/driver/driver.h"
+#include "shard/encryption/admin_service.h"
+#include "shard/encryption/driver_node.h"
+#include "shard/encryption/startup.h"
+#include "shard/encryption/value_codec.h"
 #include "shard/metrics/metrics_http.h"
 #include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
@@ -83,6 +88,34 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
 
+  // Encryption at rest (spec/encryption.md §13): every startup guard before serving; the
+  // cipher and the applier share this node's keystore and state cache.
+  encryption::EncryptionStartupOptions encryption_options;
+  encryption_options.enabled = flags->encryption_enabled;
+  encryption_options.kek_file = flags->kek_file;
+  encryption_options.kek_env = std::getenv(encryption::kKekEnvVariable);
+  encryption_options.sidecar_path = flags->encryption_sidecar_path;
+  encryption_options.data_dir = flags->data_dir;
+  encryption_options.default_group = membership->groups.begin()->first;
+  for (const auto& [gid, address] : membership->groups) encryption_options.groups.push_back(gid);
+  absl::StatusOr<encryption::EncryptionStartup> encryption_startup =
+      encryption::StartEncryption(encryption_options, engine->get());
+  if (!encryption_startup.ok()) {
+    spdlog::error("encryption: refusing to start: {}", Str(encryption_startup.status()));
+    return kExitRuntime;
+  }
+  std::unique_ptr<encryption::StorageCipher> storage_cipher;
+  std::unique_ptr<encryption::EncryptionApplier> encryption_applier;
+  if (encryption_startup->mutators_enabled) {
+    const encryption::EncryptionRuntime& rt = encryption_startup->runtime;
+    storage_cipher = std::make_unique<encryption::StorageCipher>(rt.keys, rt.state);
+    (*engine)->set_storage_cipher(storage_cipher.get());
+    encryption_applier = std::make_unique<encryption::EncryptionApplier>(
+        engine->get(), encryption_options.default_group, rt, encryption_startup->sidecar);
+    spdlog::info("encryption: capable; storage envelope {}",
+                 rt.state->storage_envelope_active() ? "active" : "inactive");
+  }
+
   GrpcTransportOptions transport_options;
   transport_options.local_node = membership->node_id;
   transport_options.listen_addresses = membership->groups;
@@ -108,6 +141,7 @@ int main(int argc, char** argv) {
   // Registered before the driver opens: cold start reports through it (§9).
   MetricsColdStartObserver cold_start_observer(tessera::common::DefaultRegistry());
   driver_options.cold_start_observer = &cold_start_observer;
+  driver_options.encryption_applier = encryption_applier.get();
   auto driver = Driver::Open(engine->get(), transport.get(), driver_options);
   if (!driver.ok()) {
     spdlog::error("cannot open raft groups: {}", Str(driver.status()));
@@ -130,6 +164,32 @@ int main(int argc, char** argv) {
   for (const auto& [gid, address] : membership->groups) {
     admin_services.push_back(std::make_unique<RaftAdminService>(gid, address, &admin_directory));
     transport->RegisterGroupService(gid, admin_services.back().get());
+  }
+  // EncryptionAdmin on every group listener (spec/encryption.md §11): one slot and one
+  // fan-out dialer shared by all of them; the dialer only when mutators are enabled.
+  std::vector<GroupId> hosted_groups;
+  for (const auto& [gid, address] : membership->groups) hosted_groups.push_back(gid);
+  encryption::DriverEncryptionNode encryption_node(driver->get(), hosted_groups);
+  auto cutover_slot = std::make_shared<encryption::CutoverSlot>();
+  encryption::Dialer capability_dialer;
+  if (encryption_startup->mutators_enabled) capability_dialer = encryption::GrpcCapabilityDialer();
+  std::vector<std::unique_ptr<encryption::EncryptionAdminService>> encryption_services;
+  for (const auto& [gid, address] : membership->groups) {
+    encryption::EncryptionAdminOptions o;
+    o.listener_group = gid;
+    o.default_group = encryption_options.default_group;
+    o.node_id = membership->node_id;
+    o.build_sha = "tessera";
+    o.mutators_enabled = encryption_startup->mutators_enabled;
+    o.sidecar_path = flags->encryption_sidecar_path;
+    o.fingerprint = encryption_startup->fingerprint;
+    o.applier = encryption_applier.get();
+    o.node = &encryption_node;
+    o.dialer = capability_dialer;
+    o.slot = cutover_slot;
+    encryption_services.push_back(
+        std::make_unique<encryption::EncryptionAdminService>(std::move(o)));
+    transport->RegisterGroupService(gid, encryption_services.back().get());
   }
   // Topology on every group listener too, one service object per listener.
   std::vector<std::unique_ptr<TopologyService>> topology_services;

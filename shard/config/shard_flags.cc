@@ -57,6 +57,15 @@ constexpr std::array kFlagDefs = {
             "listener (authorization: Bearer <token>)"},
     FlagDef{"adminInsecure", Kind::kBool, false, "",
             "Serve RaftAdmin on non-loopback listeners without a token (explicitly insecure)"},
+    FlagDef{"encryption-enabled", Kind::kBool, false, "",
+            "This node is encryption-capable: loads the KEK and the sidecar, accepts the "
+            "EncryptionAdmin mutators (spec/encryption.md §1)"},
+    FlagDef{"kekFile", Kind::kString, false, "FILE",
+            "The 32-byte key-encryption key, owner-only, outside the data dir"},
+    FlagDef{"encryptionSidecarPath", Kind::kString, false, "FILE",
+            "This node's wrapped-DEK sidecar (recommended <dataDir>/encryption/keys.json)"},
+    FlagDef{"encryption-resync-sidecar", Kind::kBool, false, "",
+            "At startup, repair a missing or stale sidecar from the default group's leader"},
     FlagDef{"raftSnapshotCount", Kind::kUint, false, "N",
             "Applied entries between snapshots of a group (default 10000)"},
     FlagDef{"raftLogRetainEntries", Kind::kUint, false, "N",
@@ -274,6 +283,10 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
   out.requirepass = text("requirepass");
   out.admin_token_file = text("adminTokenFile");
   out.admin_insecure = flag("adminInsecure");
+  out.encryption_enabled = flag("encryption-enabled");
+  out.kek_file = text("kekFile");
+  out.encryption_sidecar_path = text("encryptionSidecarPath");
+  out.encryption_resync_sidecar = flag("encryption-resync-sidecar");
   for (auto [name, field] :
        {std::pair{"raftSnapshotCount", &out.raft_snapshot_count},
         std::pair{"raftLogRetainEntries", &out.raft_log_retain_entries},

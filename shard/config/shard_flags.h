@@ -32,6 +32,11 @@ struct ShardFlags {
   std::string requirepass;       // empty: no AUTH required
   std::string admin_token_file;  // --adminTokenFile, empty: no admin token
   bool admin_insecure = false;   // --adminInsecure: non-loopback admin without a token
+  // Encryption at rest (spec/encryption.md §1).
+  bool encryption_enabled = false;         // --encryption-enabled
+  std::string kek_file;                    // --kekFile
+  std::string encryption_sidecar_path;     // --encryptionSidecarPath
+  bool encryption_resync_sidecar = false;  // --encryption-resync-sidecar
 
   uint64_t raft_snapshot_count = 10000;  // applied entries between snapshots
   uint64_t raft_log_retain_entries = 5000;

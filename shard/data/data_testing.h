@@ -149,7 +149,8 @@ class DataTest : public ::testing::Test {
                                            MetadataKey(gid == 0 ? gid_ : gid, key), &value);
     if (s.IsNotFound()) return std::nullopt;
     EXPECT_TRUE(s.ok()) << s.ToString();
-    absl::StatusOr<Metadata> m = DecodeMetadata(value);
+    EXPECT_EQ(value.substr(0, 1), std::string(1, '\0'));  // value header: cleartext
+    absl::StatusOr<Metadata> m = DecodeMetadata(std::string_view(value).substr(1));
     EXPECT_TRUE(m.ok()) << m.status();
     return m.ok() ? std::optional<Metadata>(*m) : std::nullopt;
   }

@@ -109,9 +109,10 @@ TEST(GcTest, GarbageRowGoldenBytes) {
   ExecContext ctx{a.engine(), kGid, &batch, kNowMs, /*seed=*/0x0102};
   RecordGarbage(ctx, "key", 0x0A0B);
   ASSERT_TRUE(a.engine()->Write(*batch.GetWriteBatch(), false).ok());
-  // gid ‖ 'G' ‖ deleted_at u64 ‖ version u64 -> key_len u32 ‖ key (‖ resume, empty here).
+  // gid ‖ 'G' ‖ deleted_at u64 ‖ version u64 -> key_len u32 ‖ key (‖ resume, empty here),
+  // after the value header (0x00: cleartext).
   const std::string key("G\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\x0a\x0b", 17);
-  EXPECT_EQ(a.AllRows(), (Rows{{key, std::string("\0\0\0\x03key", 7)}}));
+  EXPECT_EQ(a.AllRows(), (Rows{{key, std::string("\0\0\0\0\x03key", 8)}}));
   EXPECT_EQ(GarbageKeyBegin(kGid), std::string("\0\0\0\0\0\0\0\x07G", 9));
   EXPECT_EQ(GarbageKeyEnd(kGid), std::string("\0\0\0\0\0\0\0\x07H", 9));
 }

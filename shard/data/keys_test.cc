@@ -92,7 +92,8 @@ class KeysCommandTest : public data_testing::DataTest {
     rocksdb::Status s = engine_->db()->Get(rocksdb::ReadOptions(), engine_->data(), key, &value);
     if (s.IsNotFound()) return std::nullopt;
     EXPECT_TRUE(s.ok());
-    return value;
+    EXPECT_EQ(value.substr(0, 1), std::string(1, '\0'));  // value header: cleartext
+    return value.substr(1);
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shard/data/gc.h"
+#include "shard/encryption/value_codec.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard::data {
@@ -11,6 +12,12 @@ namespace {
 
 constexpr char kMetadataTag = 'M';
 constexpr size_t kMetadataFixedSize = 1 + 8;  // type ‖ expire_at_ms
+
+// The storage key an envelope's AAD binds: the row key without its 8-byte group prefix, so a
+// future slot migration can move ciphertext between groups (spec/encryption.md §5).
+std::string_view StorageKeyOf(std::string_view data_key) {
+  return data_key.size() <= 8 ? std::string_view() : data_key.substr(8);
+}
 
 }  // namespace
 
@@ -88,12 +95,26 @@ absl::StatusOr<std::optional<std::string>> GetRow(const ExecContext& ctx, std::s
   }
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksStatus(s, "data read");
-  return value;
+  std::string scratch;
+  absl::StatusOr<std::string_view> decoded = encryption::DecodeStoredValue(
+      ctx.engine->storage_cipher(), StorageKeyOf(key), value, &scratch);
+  if (!decoded.ok()) return decoded.status();
+  // Cleartext views into `value`, an opened envelope into `scratch`.
+  if (decoded->data() == scratch.data()) return std::optional<std::string>(std::move(scratch));
+  value.erase(0, encryption::kValueHeaderSize);
+  return std::optional<std::string>(std::move(value));
 }
 
 void PutRow(ExecContext& ctx, std::string_view key, std::string_view value) {
+  if (!ctx.write_status.ok()) return;  // the apply halts: write nothing more
+  absl::StatusOr<std::string> stored =
+      encryption::EncodeStoredValue(ctx.engine->storage_cipher(), StorageKeyOf(key), value);
+  if (!stored.ok()) {
+    ctx.write_status = stored.status();
+    return;
+  }
   ctx.batch->Put(ctx.engine->data(), rocksdb::Slice(key.data(), key.size()),
-                 rocksdb::Slice(value.data(), value.size()));
+                 rocksdb::Slice(stored->data(), stored->size()));
 }
 
 void DeleteRow(ExecContext& ctx, std::string_view key) {
@@ -214,7 +235,7 @@ std::string PrefixEnd(std::string prefix) {
 }
 
 RowIterator::RowIterator(const ExecContext& ctx, std::string end)
-    : end_(std::move(end)), upper_(end_) {
+    : cipher_(ctx.engine->storage_cipher()), end_(std::move(end)), upper_(end_) {
   options_.iterate_upper_bound = &upper_;
   rocksdb::Iterator* base = ctx.engine->db()->NewIterator(options_, ctx.engine->data());
   it_.reset(ctx.batch == nullptr
@@ -222,12 +243,31 @@ RowIterator::RowIterator(const ExecContext& ctx, std::string end)
                 : ctx.batch->NewIteratorWithBase(ctx.engine->data(), base, &options_));
 }
 
+bool RowIterator::Valid() const {
+  if (!decode_status_.ok() || !it_->Valid() || it_->key().compare(upper_) >= 0) return false;
+  if (!decoded_) {
+    const std::string_view stored(it_->value().data(), it_->value().size());
+    absl::StatusOr<std::string_view> v =
+        encryption::DecodeStoredValue(cipher_, StorageKeyOf(key()), stored, &scratch_);
+    if (!v.ok()) {
+      decode_status_ = v.status();
+      value_ = {};
+      return false;
+    }
+    value_ = *v;
+    decoded_ = true;
+  }
+  return true;
+}
+
 void RowIterator::SeekToLast() {
+  decoded_ = false;
   it_->SeekForPrev(upper_);
   while (it_->Valid() && it_->key().compare(upper_) >= 0) it_->Prev();
 }
 
 absl::Status RowIterator::status() const {
+  if (!decode_status_.ok()) return decode_status_;
   return it_->status().ok() ? absl::OkStatus() : FromRocksStatus(it_->status(), "data scan");
 }
 

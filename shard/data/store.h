@@ -25,6 +25,10 @@
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "shard/storage/engine.h"
 
+namespace tessera::shard::encryption {
+class StorageCipher;
+}
+
 namespace tessera::shard::data {
 
 enum class KeyType : uint8_t { kString = 1, kHash = 2, kList = 3, kSet = 4, kZSet = 5 };
@@ -51,6 +55,11 @@ std::string MetadataKeyEnd(GroupId gid);
 // The user key of a metadata key (which must start with MetadataKeyBegin(gid)).
 std::string_view UserKeyOf(std::string_view metadata_key);
 
+// Every value in `data` starts with the value header of shard/encryption/value_codec.h (its
+// encryption state: cleartext or a storage envelope bound to the row key). GetRow, PutRow and
+// RowIterator are the only ways rows are read and written, so they alone encode and decode it;
+// everything above sees plain values.
+
 // Where a command runs. Writes go into `batch` (indexed, so later commands of the same apply
 // batch see earlier ones); reads see the batch over the database. `batch` is null for
 // read-only execution on the leader.
@@ -61,6 +70,9 @@ struct ExecContext {
   uint64_t now_ms = 0;           // entry timestamp (apply) / leader clock (reads)
   uint64_t seed = 0;             // entry index: the seed of every random choice
   uint32_t versions_issued = 0;  // NewCollectionVersion's per-entry counter
+  // The first PutRow that could not encode its value (the storage envelope is active but its
+  // key is missing): that row and every later one are not written, and the apply must halt.
+  absl::Status write_status = absl::OkStatus();
 
   bool read_only() const { return batch == nullptr; }
 };
@@ -130,17 +142,34 @@ class RowIterator {
   RowIterator(const RowIterator&) = delete;
   RowIterator& operator=(const RowIterator&) = delete;
 
-  void Seek(std::string_view key) { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  void Seek(std::string_view key) {
+    decoded_ = false;
+    it_->Seek(rocksdb::Slice(key.data(), key.size()));
+  }
   // The last row below `end`; entries of the batch past it are stepped over.
   void SeekToLast();
-  bool Valid() const { return it_->Valid() && it_->key().compare(upper_) < 0; }
-  void Next() { it_->Next(); }
-  void Prev() { it_->Prev(); }
+  // False past the end, and also at a row whose value does not decode (status() says why): a
+  // scan stops there instead of seeing ciphertext or a partial value.
+  bool Valid() const;
+  void Next() {
+    decoded_ = false;
+    it_->Next();
+  }
+  void Prev() {
+    decoded_ = false;
+    it_->Prev();
+  }
   std::string_view key() const { return {it_->key().data(), it_->key().size()}; }
-  std::string_view value() const { return {it_->value().data(), it_->value().size()}; }
+  // The decoded value of the current row; only after Valid() returned true.
+  std::string_view value() const { return value_; }
   absl::Status status() const;
 
  private:
+  const encryption::StorageCipher* cipher_;
+  mutable bool decoded_ = false;
+  mutable std::string_view value_;
+  mutable std::string scratch_;
+  mutable absl::Status decode_status_;
   std::string end_;
   rocksdb::Slice upper_;
   rocksdb::ReadOptions options_;  // the base delta iterator keeps a pointer to it

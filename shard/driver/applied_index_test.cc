@@ -26,6 +26,7 @@
 #include "shard/driver/driver.h"
 #include "shard/driver/loopback_transport.h"
 #include "shard/driver/snapshot_writer.h"
+#include "shard/encryption/value_codec.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/membership/node_id.h"
 #include "shard/snapshot/snapshot_token.h"
@@ -101,7 +102,8 @@ void PutMeta(StorageEngine& engine, GroupId gid, std::string_view name, std::str
 void PutRow(StorageEngine& engine, GroupId gid, std::string_view key, std::string_view value) {
   rocksdb::WriteBatch batch;
   batch.Put(engine.data(), data::MetadataKey(gid, key),
-            data::EncodeMetadata(data::Metadata{data::KeyType::kString, 0, std::string(value)}));
+            encryption::EncodeCleartextValue(data::EncodeMetadata(
+                data::Metadata{data::KeyType::kString, 0, std::string(value)})));
   ASSERT_TRUE(engine.Write(batch, /*sync=*/true).ok());
 }
 
@@ -886,7 +888,8 @@ TEST(ColdStartApplyTest, FreshEntryAppliesAndAdvances) {
   EXPECT_EQ(Durable(*engine, kGroup), (AppliedIndex{5, true}));  // not yet written
   const BatchOps ops(batch);
   EXPECT_TRUE(ops.HasPut(engine->data()->GetID(), data::MetadataKey(kGroup, "k"),
-                         data::EncodeMetadata(data::Metadata{data::KeyType::kString, 0, "v"})));
+                         encryption::EncodeCleartextValue(data::EncodeMetadata(
+                             data::Metadata{data::KeyType::kString, 0, "v"}))));
   EXPECT_TRUE(
       ops.HasPut(engine->meta()->GetID(), MetaKey(kGroup, meta::kAppliedIndex), EncodeU64BE(6)));
   ASSERT_TRUE(engine->Write(batch, /*sync=*/true).ok());

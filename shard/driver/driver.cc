@@ -20,6 +20,8 @@
 #include "shard/driver/membership_change.h"
 #include "shard/driver/restore.h"
 #include "shard/driver/validate_open.h"
+#include "shard/encryption/applier.h"
+#include "shard/encryption/raft_payload.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
 #include "shard/snapshot/snapshot_dir.h"
@@ -548,6 +550,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
 
   absl::StatusOr<std::unique_ptr<KvStateMachine>> kv = KvStateMachine::Open(engine, gids);
   if (!kv.ok()) return kv.status();
+  (*kv)->set_encryption_applier(opts.encryption_applier);  // spec/encryption.md §8
   d->kv_ = *std::move(kv);
 
   for (auto& [gid, g] : d->groups_) {
@@ -931,6 +934,23 @@ void Driver::StepInbound(std::deque<GroupMessage>& inbound,
   }
 }
 
+absl::Status Driver::ProposeEntry(Group& g, ProposalId id, uint64_t timestamp_ms,
+                                  std::string_view command) {
+  // Encryption (spec/encryption.md §9): the proposal-quiescence barrier of a raft-envelope
+  // cutover, then the envelope itself once the group's applied cutover is set.
+  if (const encryption::EncryptionApplier* enc = options_.encryption_applier; enc != nullptr) {
+    const encryption::EncryptionRuntime& rt = enc->runtime();
+    if (rt.state->intake_blocked(g.gid) && !encryption::IsEncryptionCommand(command)) {
+      return absl::UnavailableError(
+          absl::StrCat("group ", g.gid, ": raft-envelope cutover in progress; retry"));
+    }
+    absl::StatusOr<std::string> wrapped = encryption::WrapProposalCommand(rt, g.gid, command);
+    if (!wrapped.ok()) return wrapped.status();
+    return g.node->Propose(EncodeEntryPayload(id, timestamp_ms, *wrapped));
+  }
+  return g.node->Propose(EncodeEntryPayload(id, timestamp_ms, command));
+}
+
 void Driver::HandleRequest(Request& r) {
   auto it = groups_.find(r.gid);
   if (it == groups_.end()) {
@@ -951,8 +971,7 @@ void Driver::HandleRequest(Request& r) {
   if (id == 0) id = next_request_id_++;  // 0 marks the driver's own proposals
   absl::Status s;
   if (r.kind == Request::Kind::kPropose) {
-    s = g.node->Propose(
-        EncodeEntryPayload(ProposalId{options_.node_id, id}, WallClockMs(), r.command));
+    s = ProposeEntry(g, ProposalId{options_.node_id, id}, WallClockMs(), r.command);
     if (s.ok()) g.proposals.emplace(id, std::move(r.waiter));
   } else {
     std::string ctx = EncodeU64BE(id);
@@ -1572,8 +1591,7 @@ void Driver::ActiveExpire() {
         argv.push_back((*expired)[j]);
       }
       // No waiter: request id 0 is never issued to a client.
-      absl::Status s = g->node->Propose(
-          EncodeEntryPayload(ProposalId{options_.node_id, 0}, now, EncodeCommand(argv)));
+      absl::Status s = ProposeEntry(*g, ProposalId{options_.node_id, 0}, now, EncodeCommand(argv));
       if (!s.ok()) break;  // leadership lost: the next leader sweeps
       Metrics().expired_keys_proposed->Inc(static_cast<double>(argv.size() - 1));
     }
@@ -1593,9 +1611,8 @@ void Driver::CollectGarbage() {
     std::vector<std::string_view> argv((*command)->begin(), (*command)->end());
     // No waiter: request id 0 is never issued to a client. A refusal (leadership lost) is
     // fine: the next leader continues from the replicated queue.
-    (void)g->node->Propose(EncodeEntryPayload(ProposalId{options_.node_id, 0},
-                                              std::max(WallClockMs(), kv_->clock_ceiling_ms(gid)),
-                                              EncodeCommand(argv)));
+    (void)ProposeEntry(*g, ProposalId{options_.node_id, 0},
+                       std::max(WallClockMs(), kv_->clock_ceiling_ms(gid)), EncodeCommand(argv));
   }
 }
 

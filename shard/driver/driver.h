@@ -69,6 +69,9 @@ struct DriverOptions {
   // --raftJoinAsLearner: an alarm (never a veto) when this node finds itself a voter (§7.6).
   bool join_as_learner = false;
   size_t admin_queue_capacity = 64;  // admin calls waiting for the driver thread
+  // Applies replicated encryption ops (spec/encryption.md §8); null when encryption is off on
+  // this node (such an op then halts the apply). Outlives the driver.
+  encryption::EncryptionApplier* encryption_applier = nullptr;
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -264,6 +267,10 @@ class Driver {
   AdminStatus AdminStatusOf(Group& g) const;
   // NOT_LEADER naming the known leader's raft id and address.
   absl::Status AdminNotLeader(const Group& g) const;
+  // Every proposal of this node goes through here: the encryption intake barrier and the raft
+  // envelope (spec/encryption.md §9). Driver thread.
+  absl::Status ProposeEntry(Group& g, ProposalId id, uint64_t timestamp_ms,
+                            std::string_view command);
   // Completes transfers whose leadership moved or whose time ran out.
   void CheckTransfers(Clock::time_point now);
   void RefreshConfiguration(Group& g);

@@ -678,7 +678,9 @@ TEST(DriverSnapshotTest, CorruptSnapshotRefusesStartupAndLeavesDataAlone) {
           ->db()
           ->Get(rocksdb::ReadOptions(), (*engine)->data(), data::MetadataKey(g, "key19"), &row)
           .ok());
-  auto m = data::DecodeMetadata(row);
+  ASSERT_FALSE(row.empty());
+  EXPECT_EQ(row[0], '\0');  // value header: cleartext
+  auto m = data::DecodeMetadata(std::string_view(row).substr(1));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->payload, "value19-c");
 }

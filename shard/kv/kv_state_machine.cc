@@ -10,7 +10,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "shard/data/watch.h"
+#include "shard/encryption/applier.h"
+#include "shard/encryption/encryption_errc.h"
+#include "shard/encryption/ops.h"
+#include "shard/encryption/raft_payload.h"
 #include "shard/storage/keys.h"
+#include "spdlog/spdlog.h"
 
 namespace tessera::shard {
 namespace {
@@ -150,6 +155,12 @@ void KvStateMachine::AdvanceApplied(GroupId gid, uint64_t index) {
   uint64_t& applied = applied_[gid];
   if (index > applied) applied = index;
   RefreshWatchRows(gid);  // a restored snapshot brings its own watch rows
+  // ... and its own raft-envelope cutover (assigned from the snapshot header).
+  if (encryption_ != nullptr) {
+    if (absl::Status s = encryption_->RefreshRaftCutover(gid); !s.ok()) {
+      spdlog::error("group {}: raft-envelope cutover reload: {}", gid, s.ToString());
+    }
+  }
 }
 
 void KvStateMachine::RefreshWatchRows(GroupId gid) {
@@ -189,11 +200,35 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
         batch.Put(engine_->meta(), MetaKey(gid, meta::kClockCeilingMs), EncodeU64BE(now));
         if (clock != clock_.end()) clock->second->store(now, std::memory_order_release);
       }
-      absl::StatusOr<std::vector<std::string_view>> argv =
-          DecodeCommand(std::string_view(entry.data).substr(kEntryHeaderSize));
+      std::string_view command = std::string_view(entry.data).substr(kEntryHeaderSize);
+      // Raft envelope (spec/encryption.md §9): above the group's cutover the command is sealed.
+      std::optional<std::string> unwrapped;
+      if (encryption_ != nullptr) {
+        absl::StatusOr<std::optional<std::string>> u =
+            encryption::UnwrapEntryCommand(encryption_->runtime(), gid, entry.index, command);
+        if (!u.ok()) return u.status();
+        unwrapped = *std::move(u);
+        if (unwrapped.has_value()) command = *unwrapped;
+      }
+      absl::StatusOr<std::vector<std::string_view>> argv = DecodeCommand(command);
       if (!argv.ok()) {
         out.result = argv.status();
         out_reply.Error(absl::StrCat("ERR ", argv.status().message()));
+      } else if ((*argv)[0] == encryption::kEncryptionCommand) {
+        // Encryption ops fail closed: a node that cannot apply one halts this group's apply.
+        if (argv->size() != 2) {
+          return encryption::EncryptionError(encryption::EncryptionErrc::kEncryptionApply,
+                                             "malformed encryption op");
+        }
+        if (encryption_ == nullptr) {
+          return encryption::EncryptionError(
+              encryption::EncryptionErrc::kEncryptionApply,
+              "an encryption op reached a node started without --encryption-enabled");
+        }
+        if (absl::Status s = encryption_->Apply(batch, gid, entry.index, (*argv)[1]); !s.ok()) {
+          return s;
+        }
+        out_reply.SimpleString("OK");
       } else {
         const data::DataCommand* command = data::FindDataCommand(
             absl::AsciiStrToLower(absl::string_view((*argv)[0].data(), (*argv)[0].size())));
@@ -212,6 +247,9 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
           if (watched) {
             if (absl::Status s = data::StampWatchedKeys(ctx, *argv); !s.ok()) return s;
           }
+          // Encryption fail-closed (spec/encryption.md §7): a row that could not be sealed
+          // halts the apply; the batch is never written, so no cleartext row lands.
+          if (!ctx.write_status.ok()) return ctx.write_status;
         }
       }
     }

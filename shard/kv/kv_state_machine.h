@@ -29,6 +29,9 @@
 #include "shard/storage/engine.h"
 
 namespace tessera::shard {
+namespace encryption {
+class EncryptionApplier;
+}
 
 inline constexpr size_t kEntryHeaderSize = 24;  // proposer ‖ request_id ‖ timestamp_ms
 inline constexpr uint32_t kMaxCommandArgs = 1u << 20;
@@ -111,10 +114,16 @@ class KvStateMachine {
   // The string value of `key`, or nullopt when absent, expired or not a string. Thread-safe.
   absl::StatusOr<std::optional<std::string>> Get(GroupId gid, std::string_view key) const;
 
+  // Encryption ops ("tessera.enc", spec/encryption.md §8) go to `applier`; null (encryption
+  // not enabled on this node) halts the apply of such an entry instead of guessing. Set before
+  // the driver starts; the applier outlives this.
+  void set_encryption_applier(encryption::EncryptionApplier* applier) { encryption_ = applier; }
+
  private:
   explicit KvStateMachine(StorageEngine* engine) : engine_(engine) {}
 
-  StorageEngine* engine_;  // not owned
+  StorageEngine* engine_;                                // not owned
+  encryption::EncryptionApplier* encryption_ = nullptr;  // not owned
   // Whether the group may hold watch rows (data/watch.h); when not, applies skip stamping.
   void RefreshWatchRows(GroupId gid);
 

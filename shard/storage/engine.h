@@ -2,6 +2,7 @@
 // group, opened with the settings of snapshots-and-cold-start.md §0, and the one write path.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,9 @@
 #include "shard/storage/keys.h"
 
 namespace tessera::shard {
+namespace encryption {
+class StorageCipher;
+}
 
 inline constexpr char kRaftLogColumnFamily[] = "raftlog";
 inline constexpr char kDataColumnFamily[] = "data";
@@ -65,6 +69,17 @@ class StorageEngine {
   // on stderr). Only for an orderly shutdown: durability never depends on it.
   absl::Status Close();
 
+  // Encryption at rest (spec/encryption.md §7): the cipher every `data` row read and write goes
+  // through (shard/data/store.cc). Null = a store opened without a cipher: it writes cleartext
+  // and refuses enveloped values with "no cipher configured". Set once at startup, before
+  // serving; the cipher outlives the engine's use of it.
+  void set_storage_cipher(const encryption::StorageCipher* cipher) {
+    storage_cipher_.store(cipher, std::memory_order_release);
+  }
+  const encryption::StorageCipher* storage_cipher() const {
+    return storage_cipher_.load(std::memory_order_acquire);
+  }
+
  private:
   StorageEngine() = default;
 
@@ -76,6 +91,7 @@ class StorageEngine {
   rocksdb::ColumnFamilyHandle* raftlog_ = nullptr;
   rocksdb::ColumnFamilyHandle* data_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  std::atomic<const encryption::StorageCipher*> storage_cipher_{nullptr};
 };
 
 // RocksDB status → absl status (UNAVAILABLE for I/O, DATA_LOSS for corruption), with context.

@@ -55,6 +55,9 @@ inline constexpr std::string_view kClockCeilingMs = "clock_ceiling_ms";         
 inline constexpr std::string_view kRestoreMarker = "restore_marker";               // u64 BE
 inline constexpr std::string_view kSnapshotHeaderLatch = "snapshot_header_latch";  // u64 BE
 inline constexpr std::string_view kRaftEnvelopeCutoverIndex = "raft_envelope_cutover_index";
+// Default group: index of the last applied encryption op (u64 BE), the sidecar's durable
+// witness for the startup guards (spec/encryption.md §4, §13).
+inline constexpr std::string_view kEncLastOpIndex = "enc_last_op_index";
 // membership.md §3.
 inline constexpr std::string_view kInitialized = "initialized";
 inline constexpr std::string_view kConfState = "conf_state";
