@@ -68,7 +68,7 @@ absl::StatusOr<bool> MakeDir(const std::string& dir) {
 
 absl::Status RemoveFsmFiles(const std::string& group_dir, uint64_t referenced_index,
                             std::span<const uint64_t> in_flight, bool remove_temp_files,
-                            std::vector<std::string>* removed) {
+                            bool keep_newer, std::vector<std::string>* removed) {
   absl::StatusOr<std::vector<std::string>> names = ListDir(group_dir);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
@@ -76,7 +76,7 @@ absl::Status RemoveFsmFiles(const std::string& group_dir, uint64_t referenced_in
     if (EndsWith(name, kTempSuffix)) {
       remove = remove_temp_files;
     } else if (std::optional<uint64_t> index = ParseFsmFileName(name)) {
-      remove = *index != referenced_index &&
+      remove = *index != referenced_index && !(keep_newer && *index > referenced_index) &&
                std::find(in_flight.begin(), in_flight.end(), *index) == in_flight.end();
     }
     if (!remove) continue;
@@ -147,7 +147,7 @@ absl::StatusOr<std::vector<std::string>> CleanupSnapshotDir(const std::string& g
                                                             std::span<const uint64_t> in_flight) {
   std::vector<std::string> removed;
   if (absl::Status s = RemoveFsmFiles(group_dir, referenced_index, in_flight,
-                                      /*remove_temp_files=*/true, &removed);
+                                      /*remove_temp_files=*/true, /*keep_newer=*/false, &removed);
       !s.ok()) {
     return s;
   }
@@ -166,8 +166,10 @@ absl::StatusOr<std::vector<std::string>> CleanupSnapshotDir(const std::string& g
 absl::StatusOr<std::vector<std::string>> RemoveUnreferencedFsmFiles(
     const std::string& group_dir, uint64_t referenced_index, std::span<const uint64_t> in_flight) {
   std::vector<std::string> removed;
+  // A newer file is an inbound snapshot the driver has not installed yet (it was renamed into
+  // place by the receiver): removing it here would fail that install.
   if (absl::Status s = RemoveFsmFiles(group_dir, referenced_index, in_flight,
-                                      /*remove_temp_files=*/false, &removed);
+                                      /*remove_temp_files=*/false, /*keep_newer=*/true, &removed);
       !s.ok()) {
     return s;
   }

@@ -47,8 +47,9 @@ absl::StatusOr<std::vector<std::string>> CleanupSnapshotDir(
     const std::string& group_dir, uint64_t referenced_index,
     std::span<const uint64_t> in_flight = {});
 
-// Runtime pruning after a new snapshot is recorded: removes only .fsm files other than
-// `referenced_index` and `in_flight`, never temp or spool files. Returns the removed paths.
+// Runtime pruning after a new snapshot is recorded: removes only .fsm files older than
+// `referenced_index` and not `in_flight`, never a newer one (an inbound snapshot waiting to be
+// installed), temp or spool files. Returns the removed paths.
 absl::StatusOr<std::vector<std::string>> RemoveUnreferencedFsmFiles(
     const std::string& group_dir, uint64_t referenced_index,
     std::span<const uint64_t> in_flight = {});

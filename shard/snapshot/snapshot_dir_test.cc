@@ -92,7 +92,8 @@ TEST(SnapshotDirTest, RuntimePruningNeverTouchesTempOrSpoolFiles) {
   ASSERT_TRUE(CreateSnapshotDirs(data.path(), 1).ok());
   const std::string group = GroupSnapshotDir(data.path(), 1);
   const std::string spool = SpoolDir(data.path(), 1);
-  for (uint64_t index : {10, 20, 30}) WriteFile(group + "/" + FsmFileName(index), "fsm");
+  // 35: an inbound snapshot renamed into place, newer than the recorded one, not installed yet.
+  for (uint64_t index : {10, 20, 30, 35}) WriteFile(group + "/" + FsmFileName(index), "fsm");
   WriteFile(group + "/" + FsmTempFileName(40), "live writer");
   WriteFile(spool + "/" + SpoolFileName(50, 9), "live receive");
 
@@ -101,8 +102,9 @@ TEST(SnapshotDirTest, RuntimePruningNeverTouchesTempOrSpoolFiles) {
       RemoveUnreferencedFsmFiles(group, 30, in_flight);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(*removed, (std::vector<std::string>{group + "/" + FsmFileName(20)}));
-  EXPECT_EQ(ListNames(group), (std::vector<std::string>{FsmFileName(10), FsmFileName(30),
-                                                        FsmTempFileName(40), "spool"}));
+  EXPECT_EQ(ListNames(group),
+            (std::vector<std::string>{FsmFileName(10), FsmFileName(30), FsmFileName(35),
+                                      FsmTempFileName(40), "spool"}));
   EXPECT_EQ(ListNames(spool), (std::vector<std::string>{SpoolFileName(50, 9)}));
 }
 
