@@ -238,6 +238,11 @@ class RedisServer::Loop {
   bool Flush(Client& c);
   void UpdateReading(Client& c);
   void CloseClient(Client& c);
+  // The reply slot `seq` of `c`, or null when it was already sent (or never existed).
+  static Slot* FindSlot(Client& c, uint64_t seq) {
+    if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return nullptr;
+    return &c.slots[seq - c.first_seq];
+  }
 
   bool Admissible(const Client& c, const Request& r) const;
   // A data-model command's handler and group, or the error to answer (unknown command, arity,
@@ -465,11 +470,12 @@ void RedisServer::Loop::DrainMailbox() {
     auto it = clients_.find(done.client);
     if (it == clients_.end() || it->second->closing) continue;  // the client went away
     Client& c = *it->second;
-    if (done.seq < c.first_seq || done.seq - c.first_seq >= c.slots.size()) {
+    Slot* found = FindSlot(c, done.seq);
+    if (found == nullptr) {
       spdlog::error("redis: completion for unknown reply slot {} of client {}", done.seq, c.id);
       continue;
     }
-    Slot& slot = c.slots[done.seq - c.first_seq];
+    Slot& slot = *found;
     if (done.part != kWhole) {
       ContinuePart(c, slot, done.part, std::move(done.status), std::move(done.reply));
     } else {
@@ -1099,8 +1105,9 @@ void RedisServer::Loop::Retry(uint64_t client, uint64_t seq) {
   auto it = clients_.find(client);
   if (it == clients_.end() || it->second->closing) return;
   Client& c = *it->second;
-  if (seq < c.first_seq || seq - c.first_seq >= c.slots.size()) return;
-  Slot& slot = c.slots[seq - c.first_seq];
+  Slot* found = FindSlot(c, seq);
+  if (found == nullptr) return;
+  Slot& slot = *found;
   std::vector<std::string_view> views(slot.argv.begin(), slot.argv.end());
   ++c.inflight[slot.group].writes;
   blocking_inflight_.insert({client, seq});
@@ -1158,8 +1165,9 @@ void RedisServer::Loop::ExpireParked() {
     auto it = clients_.find(ref.first);
     if (it == clients_.end() || it->second->closing) continue;
     Client& c = *it->second;
-    if (ref.second < c.first_seq || ref.second - c.first_seq >= c.slots.size()) continue;
-    Slot& slot = c.slots[ref.second - c.first_seq];
+    Slot* found = FindSlot(c, ref.second);
+    if (found == nullptr) continue;
+    Slot& slot = *found;
     std::string reply;
     data::RespReply(slot.protocol, &reply).NullArray();
     c.blocked = false;
