@@ -162,7 +162,7 @@ TEST_F(RaftCliTest, StatusConfigLeaderOverviewTransfer) {
   r = Cli(Raft({"transfer_leadership", "--to=n4@127.0.0.1:5451", "--gated", "--max-lag=7"}));
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "transferee: n4\n");
-  const auto& t = fake_.calls().back().transfer;
+  const auto t = fake_.calls().back().transfer;
   EXPECT_EQ(t.target.raft_id, "n4");
   EXPECT_EQ(t.target.address, "127.0.0.1:5451");
   EXPECT_TRUE(t.gated);
