@@ -2,12 +2,14 @@
 // Redis-map grammars they use.
 #include "gateway/options.h"
 
+#include <set>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/config_file.h"
 
 namespace tessera::gateway {
 namespace {
@@ -72,9 +74,12 @@ absl::StatusOr<GatewayOptions> ParseGatewayFlags(int argc, char** argv, std::str
       "tessera-gateway: the stateless Redis front end of a Tessera cluster. Clients speak RESP2 "
       "or RESP3 to it; it routes each key (hash slot -> Raft group -> leader) to the leading "
       "shard over pooled, pipelined connections, splits multi-key commands across groups, and "
-      "hides leader changes (MOVED, TRYAGAIN) by retrying within a budget.",
+      "hides leader changes (MOVED, TRYAGAIN) by retrying within a budget. Every flag can also "
+      "be set in the --config TOML file under its name without dashes; the command line wins.",
       "tessera-gateway");
   app.set_help_flag("-h,--help", "Print this help and exit");
+  app.add_option("--config", o.config_path, "TOML file with flag values (keys = flag names)")
+      ->type_name("FILE");
   app.add_option("--listen", o.listen,
                  "Client listener, IPv4 host:port (every thread binds it "
                  "with SO_REUSEPORT)")
@@ -134,6 +139,15 @@ absl::StatusOr<GatewayOptions> ParseGatewayFlags(int argc, char** argv, std::str
     return o;
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
+  }
+  if (!o.config_path.empty()) {
+    static const std::set<std::string> kIntegerKeys = {
+        "threads",          "maxclients",      "timeout",       "maxQueryBuffer",
+        "maxBulkLength",    "maxOutputBuffer", "poolSize",      "maxPendingCommands",
+        "requestTimeoutMs", "retryBudgetMs",   "retryBackoffMs"};
+    if (absl::Status s = common::ApplyConfigFile(&app, o.config_path, kIntegerKeys); !s.ok()) {
+      return s;
+    }
   }
   absl::StatusOr<std::vector<std::string>> seeds = ParseAddressList("--shards", shards);
   if (!seeds.ok()) return seeds.status();

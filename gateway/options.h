@@ -15,6 +15,7 @@ namespace tessera::gateway {
 
 struct GatewayOptions {
   bool help_requested = false;  // --help: the text is in help_out, nothing else was checked
+  std::string config_path;      // --config: TOML file of flag values; the command line wins
 
   std::string listen = "127.0.0.1:6380";  // --listen, IPv4 host:port (0 picks a port)
   std::vector<std::string> shards;        // --shards: shard gRPC addresses to learn topology

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -73,6 +77,31 @@ TEST(GatewayOptionsTest, RefusesBadValues) {
   EXPECT_FALSE(Parse({"--shards", "a:1", "--poolSize", "0"}).ok());
   EXPECT_FALSE(Parse({"--shards", "a:1", "--listen", "x"}).ok());
   EXPECT_FALSE(Parse({"--shards", "a:1", "--bogus"}).ok());
+}
+
+TEST(GatewayOptionsTest, ConfigFileSetsFlagsAndCommandLineWins) {
+  char dir[] = "/tmp/tessera-gw-config-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/gateway.toml";
+  std::ofstream(path) << "listen = \"127.0.0.1:7001\"\n"
+                         "shards = \"127.0.0.1:5051,127.0.0.1:5052\"\n"
+                         "threads = 3\n"
+                         "retryBudgetMs = 900\n";
+  auto o = Parse({"--config", path, "--threads", "2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->listen, "127.0.0.1:7001");
+  EXPECT_EQ(o->shards, std::vector<std::string>({"127.0.0.1:5051", "127.0.0.1:5052"}));
+  EXPECT_EQ(o->threads, 2u);
+  EXPECT_EQ(o->retry_budget.count(), 900);
+  // The file's values pass the same checks as the command line's.
+  std::ofstream(path) << "shards = \"nohost\"\n";
+  EXPECT_FALSE(Parse({"--config", path}).ok());
+  std::ofstream(path) << "shards = \"a:1\"\nlistn = \"x:1\"\n";
+  auto bad = Parse({"--config", path});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("unknown key \"listn\""), absl::string_view::npos);
+  std::remove(path.c_str());
+  rmdir(dir);
 }
 
 }  // namespace

@@ -98,9 +98,12 @@ naming the key. A flag on the command line wins over the file. `raftGroupPeers` 
 """,
     "tessera-gateway": """\
 A gateway is stateless: it holds no data and needs only the shards to watch the topology from.
-It takes flags only (no config file); the systemd unit reads them from
-`deploy/systemd/gateway.env.example`. What it does with each command is in
-[`docs/gateway.md`](gateway.md).
+Every flag can also come from a TOML file given with `--config FILE`, keyed by the flag name
+without dashes (`listen = "0.0.0.0:6379"`), numbers as TOML integers, the rest as TOML strings;
+an unknown key or a wrong type stops the gateway with an error naming the key, and a flag on
+the command line wins over the file. Examples: `conf/local-3x2/gateway.toml`,
+`conf/production/gateway.toml` (read by `deploy/systemd/tessera-gateway.service`). What it
+does with each command is in [`docs/gateway.md`](gateway.md).
 """,
     "tessera-admin": """\
 The operator's CLI for membership and leadership: one RaftAdmin gRPC call on a raft listener

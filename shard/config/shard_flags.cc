@@ -1,16 +1,17 @@
-// ParseShardFlags: CLI11 for the command line, toml++ for --config, one table of flags
-// so both sources accept exactly the same names.
+// ParseShardFlags: CLI11 for the command line and (through common::ApplyConfigFile) for the
+// --config TOML file, one table of flags so both sources accept exactly the same names.
 #include "shard/config/shard_flags.h"
 
 #include <array>
 #include <exception>
+#include <set>
 #include <string_view>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "toml++/toml.h"
+#include "common/config_file.h"
 
 namespace tessera::shard {
 namespace {
@@ -111,69 +112,6 @@ absl::StatusOr<uint64_t> ParseUint(std::string_view name, std::string_view text)
   return value;
 }
 
-const char* KindName(Kind kind) {
-  switch (kind) {
-    case Kind::kString:
-      return "a string";
-    case Kind::kBool:
-      return "a boolean";
-    case Kind::kUint:
-      return "a non-negative integer";
-  }
-  return "?";
-}
-
-// Fills every slot the command line left unset from the TOML file at `path`.
-absl::Status MergeConfigFile(const std::string& path, std::vector<Slot>* slots) {
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return FlagError(absl::StrCat("--config ", path, ": ", Av(e.description()), " at line ",
-                                  e.source().begin.line, ", column ", e.source().begin.column));
-  } catch (const std::exception& e) {
-    return FlagError(absl::StrCat("--config ", path, ": ", e.what()));
-  }
-  for (const auto& [key, node] : table) {
-    const std::string_view name = key.str();
-    size_t i = 0;
-    while (i < kFlagDefs.size() && kFlagDefs[i].name != name) ++i;
-    if (i == kFlagDefs.size()) {
-      return FlagError(absl::StrCat("--config ", path, ": unknown key \"", Av(name),
-                                    "\" (keys are flag names without dashes, e.g. raftId)"));
-    }
-    const FlagDef& def = kFlagDefs[i];
-    Slot& slot = (*slots)[i];
-    bool type_ok = false;
-    switch (def.kind) {
-      case Kind::kString:
-        if (const auto* v = node.as_string()) {
-          type_ok = true;
-          if (!slot.set) slot.text = v->get();
-        }
-        break;
-      case Kind::kBool:
-        if (const auto* v = node.as_boolean()) {
-          type_ok = true;
-          if (!slot.set) slot.flag = v->get();
-        }
-        break;
-      case Kind::kUint:
-        if (const auto* v = node.as_integer(); v != nullptr && v->get() >= 0) {
-          type_ok = true;
-          if (!slot.set) slot.text = absl::StrCat(v->get());
-        }
-        break;
-    }
-    if (!type_ok) {
-      return FlagError(
-          absl::StrCat("--config ", path, ": key \"", Av(name), "\" must be ", KindName(def.kind)));
-    }
-    slot.set = true;  // the command line, if it set the flag, wins
-  }
-  return absl::OkStatus();
-}
-
 const Slot& SlotOf(const std::vector<Slot>& slots, std::string_view name) {
   size_t i = 0;
   while (kFlagDefs[i].name != name) ++i;
@@ -244,7 +182,14 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
   for (Slot& slot : slots) slot.set = slot.option->count() > 0;
 
   if (!out.config_path.empty()) {
-    if (absl::Status s = MergeConfigFile(out.config_path, &slots); !s.ok()) return s;
+    std::set<std::string> integer_keys;
+    for (const FlagDef& def : kFlagDefs) {
+      if (def.kind == Kind::kUint) integer_keys.emplace(def.name);
+    }
+    if (absl::Status s = common::ApplyConfigFile(&app, out.config_path, integer_keys); !s.ok()) {
+      return s;
+    }
+    for (Slot& slot : slots) slot.set = slot.option->count() > 0;  // also from the file
   }
 
   std::vector<std::string> missing;

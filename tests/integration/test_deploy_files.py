@@ -66,11 +66,13 @@ def test_unit_is_hardened(unit):
     assert one["ProtectHome"] == "true" and one["PrivateTmp"] == "true"
     program = unit.removesuffix(".service")
     assert one["ExecStart"].startswith(f"/usr/local/bin/{program} "), one["ExecStart"]
+    if program == "tessera-gateway":
+        assert "--config /etc/tessera/gateway.toml" in one["ExecStart"]
     if program == "tessera-shard":
         # The state directory is the dataDir of conf/production/.
         assert one["StateDirectory"] == "tessera"
         assert "--config /etc/tessera/shard.toml" in one["ExecStart"]
-        for path in glob.glob(os.path.join(REPO, "conf", "production", "*.toml")):
+        for path in glob.glob(os.path.join(REPO, "conf", "production", "n*.toml")):
             with open(path, "rb") as f:
                 assert tomllib.load(f)["dataDir"] == "/var/lib/tessera", path
 
