@@ -22,53 +22,6 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 DOC = os.path.join(REPO, "docs", "configuration.md")
 
-# tessera-admin prints a usage synopsis without descriptions; these say what its flags and
-# subcommands do. The generator refuses a flag or subcommand of --help missing here, and a
-# note for something --help no longer names, so the table stays complete and true.
-ADMIN_FLAG_NOTES = {
-    "--json": ("", "print the answer as JSON (protobuf JSON mapping; 64-bit numbers are strings)"),
-    "--token-file": ("FILE", "file holding the admin token, sent as `authorization: Bearer "
-                             "<token>`; needed for shards listening outside loopback "
-                             "(`--adminTokenFile`)"),
-    "--timeout-ms": ("N", "deadline of the call in milliseconds (default 30000)"),
-    "--to": ("ID[@ADDR]", "`transfer_leadership`: the voter to hand leadership to"),
-    "--candidates": ("ID,ID", "`transfer_leadership`: voters to try in order; the first "
-                              "eligible one wins"),
-    "--gated": ("", "`transfer_leadership`: only to a target that replicates and lags at most "
-                    "`--max-lag` entries"),
-    "--max-lag": ("N", "`transfer_leadership --gated`: entries the target may lag (default "
-                       "1024)"),
-    "--data-dir": ("DIR", "`wipe-group`: the stopped shard's `--dataDir`"),
-    "--group": ("GID", "`wipe-group`: the group whose state to delete"),
-    "--confirm-data-loss": ("", "`wipe-group`: also when the group's log holds client entries"),
-}
-# Accepted by tessera-admin but not shown by its --help (kept until --help names them).
-ADMIN_FLAGS_NOT_IN_HELP = {
-    "raft --group": ("GID", "after the listener: the group to act on when the listener hosts "
-                            "several (default 0: the listener's own group)"),
-}
-ADMIN_SUBCOMMAND_NOTES = {
-    "status": "this member's view of the group: role, term, commit and applied index, last "
-              "snapshot; on the leader, every peer's replication progress (`MATCH`, `NEXT`, "
-              "state, inflight, pending snapshot). A learner is caught up when its `MATCH` "
-              "reaches `commit_index`",
-    "leader": "the group's leader as this member knows it",
-    "config": "members with suffrage and the configuration index",
-    "overview": "every group on every member the listener's node knows: role, suffrage, leader, "
-                "term, commit and applied index, reachability",
-    "add_voter": "add a voter (prefer a learner first, then `promote_learner`); "
-                 "`previous_index` is a compare-and-set on the configuration index",
-    "add_learner": "add a non-voting member that receives the log (and snapshots)",
-    "promote_learner": "make a caught-up learner a voter; refused unless its match index "
-                       "reaches `min_applied_index` (take it from the leader's `status`) or "
-                       "`skip_min_applied_check` is true",
-    "remove_server": "remove a voter or a learner",
-    "transfer_leadership": "move leadership to another voter",
-    "wipe-group": "offline, on a stopped shard: delete one group's rows and snapshot files, "
-                  "keeping its other groups, to recover a node bootstrapped with a wrong peer "
-                  "list; refused outside the bootstrap era (docs/raft_learner_operations.md)",
-}
-
 INTRO = """\
 # Configuration reference
 
@@ -106,10 +59,11 @@ the command line wins over the file. Examples: `conf/local-3x2/gateway.toml`,
 does with each command is in [`docs/gateway.md`](gateway.md).
 """,
     "tessera-admin": """\
-The operator's CLI for membership and leadership: one RaftAdmin gRPC call on a raft listener
-of the group to act on (changes are sent on to the leader), printed as a table or JSON. The
-runbook is [`docs/raft_learner_operations.md`](raft_learner_operations.md). Exit status: 0 done,
-1 the call failed (the error is printed), 2 usage error, 3 the listener is unreachable.
+The operator's CLI for membership, leadership, the routing table and encryption: one admin gRPC
+call on a raft listener (changes are sent on to the leader), printed as a table or JSON. The
+tables below are read from its `--help`. The runbooks are in
+[`docs/raft_learner_operations.md`](raft_learner_operations.md), encryption in
+[`docs/encryption.md`](encryption.md).
 """,
 }
 
@@ -185,36 +139,45 @@ def cli11_table(help_text):
 
 
 def admin_tables(help_text):
-    flags = []
-    for m in re.finditer(r"\[?(--[a-z][a-z-]*)(?:=([^\]\s]+))?\]?", help_text):
-        if m.group(1) not in flags:
-            flags.append(m.group(1))
-    missing = [f for f in flags if f not in ADMIN_FLAG_NOTES]
-    stale = [f for f in ADMIN_FLAG_NOTES if f not in flags]
-    if missing or stale:
-        raise GenError(f"tessera-admin --help and ADMIN_FLAG_NOTES differ: describe {missing}, "
-                       f"drop {stale} (tools/gen_configuration_doc.py)")
-    subcommands = []
-    for line in help_text.splitlines():
-        m = re.match(r"^  (?:tessera-admin raft )?([a-z][a-z_-]*)\b(.*)$", line)
+    """The commands and options of `tessera-admin --help`: an option is "  --flag[=VALUE]  text"
+    (a long one has its text on the next line), a command "  name args" with its description
+    on the following lines indented by six spaces. Every --flag the text uses must be one of
+    its options, so the table cannot miss one."""
+    lines = help_text.splitlines()
+    options, commands = {}, []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"^  (--[a-z][a-z-]*)(?:=(\S+))?(?:\s{2,}(\S.*))?$", line)
         if m:
-            subcommands.append((m.group(1), (m.group(2) or "").strip()))
-    names = [s for s, _ in subcommands]
-    missing = [s for s in names if s not in ADMIN_SUBCOMMAND_NOTES]
-    stale = [s for s in ADMIN_SUBCOMMAND_NOTES if s not in names]
-    if missing or stale:
-        raise GenError(f"tessera-admin --help and ADMIN_SUBCOMMAND_NOTES differ: describe "
-                       f"{missing}, drop {stale} (tools/gen_configuration_doc.py)")
-    out = ["| subcommand | arguments | what it does |", "|---|---|---|"]
-    for name, args in subcommands:
-        out.append(f"| `{name}` | {md_escape(code(args))} | "
-                   f"{md_escape(ADMIN_SUBCOMMAND_NOTES[name])} |")
+            text = [m.group(3)] if m.group(3) else []
+            while i + 1 < len(lines) and re.match(r"^ {21}\S", lines[i + 1]):
+                i += 1
+                text.append(lines[i].strip())
+            options[m.group(1)] = (m.group(2) or "", " ".join(text))
+        else:
+            m = re.match(r"^  ([a-z][a-z_-]*)\b(.*)$", line)
+            if m:
+                text = []
+                while i + 1 < len(lines) and lines[i + 1].startswith("      "):
+                    i += 1
+                    text.append(lines[i].strip())
+                if not text:
+                    raise GenError(f"tessera-admin --help: command without a description: {line}")
+                commands.append((m.group(1), m.group(2).strip(), " ".join(text)))
+        i += 1
+    # camelCase ones (--dataDir) are tessera-shard flags the text refers to
+    used = set(re.findall(r"(--[a-z][a-z-]*)(?![A-Za-z])", help_text))
+    undescribed = sorted(used - set(options))
+    if undescribed:
+        raise GenError(f"tessera-admin --help uses {undescribed} without describing them in "
+                       "its options section (tools/admin/cli.cc)")
+    out = ["| command | arguments | what it does |", "|---|---|---|"]
+    for name, args, text in commands:
+        out.append(f"| `{name}` | {md_escape(code(args))} | {md_escape(text)} |")
     out += ["", "| flag | value | meaning |", "|---|---|---|"]
-    for f in flags:
-        value, note = ADMIN_FLAG_NOTES[f]
-        out.append(f"| `{f}` | {code(value)} | {md_escape(note)} |")
-    for f, (value, note) in ADMIN_FLAGS_NOT_IN_HELP.items():
-        out.append(f"| `{f}` | {code(value)} | {md_escape(note)} (not shown by `--help`) |")
+    for flag, (value, text) in options.items():
+        out.append(f"| `{flag}` | {code(value)} | {md_escape(text)} |")
     return "\n".join(out)
 
 

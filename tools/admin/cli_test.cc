@@ -108,6 +108,20 @@ TEST_F(RaftCliTest, UsageListsAllSubcommands) {
   EXPECT_EQ(Cli({"--help"}).code, kExitOk);
 }
 
+TEST_F(RaftCliTest, HelpExplainsEveryCommandOptionAndExitCode) {
+  CliRun r = Cli({"--help"});
+  ASSERT_EQ(r.code, kExitOk);
+  for (const char* text :
+       {"  status\n      ", "  promote_learner <id>", "\n      make a caught-up learner",
+        "  slots <listener-addr> assign", "  encryption --addr=", "  --token-file=FILE  ",
+        "  --timeout-ms=N  ", "  --max-lag=N  ", "exit status: 0 done",
+        "3 the listener is "
+        "unreachable",
+        "docs/raft_learner_operations.md"}) {
+    EXPECT_NE(r.out.find(text), std::string::npos) << text;
+  }
+}
+
 TEST_F(RaftCliTest, ErrorsAndExitCodes) {
   fake_.next_error = raft::RaftError(raft::RaftErrc::kPromoteLearnerNotCaughtUp, "match 3 < 10");
   CliRun r = Cli(Raft({"promote_learner", "n4", "0", "10"}));
