@@ -32,6 +32,16 @@
 namespace tessera::shard {
 namespace {
 
+// How logs name a member: its raft id when the group's configuration knows it ("n2"), else
+// the 16-hex-digit node id (a removed member, a message from a stranger).
+std::string MemberName(const std::vector<Server>& peers, raft::NodeId id) {
+  if (id == raft::kNoNode) return "none";
+  for (const Server& s : peers) {
+    if (s.node_id == id && !s.raft_id.empty()) return s.raft_id;
+  }
+  return absl::StrCat(absl::Hex(id, absl::kZeroPad16));
+}
+
 constexpr absl::string_view kNotLeaderPayloadUrl = "tessera.shard/not_leader";
 // How long the driver keeps an admin call's waiter when the caller set no deadline.
 constexpr std::chrono::minutes kMaxAdminWait{5};
@@ -924,8 +934,8 @@ void Driver::StepInbound(std::deque<GroupMessage>& inbound,
     const raft::MessageType type = gm.message.type;
     const raft::NodeId from = gm.message.from;
     if (absl::Status s = it->second->node->Step(std::move(gm.message)); !s.ok()) {
-      spdlog::error("group {}: step {} from {:016x}: {}", gm.group, raft::MessageTypeName(type),
-                    from, s.ToString());
+      spdlog::error("group {}: step {} from {}: {}", gm.group, raft::MessageTypeName(type),
+                    MemberName(it->second->peers.peers, from), s.ToString());
     }
     if (from == it->second->node->raft().lead()) it->second->last_leader_contact = Clock::now();
   }
@@ -1095,9 +1105,9 @@ void Driver::ProcessReady() {
   for (Round& r : rounds) {
     Group& g = *r.g;
     if (r.rd.soft_state.has_value()) {
-      spdlog::info("group {}: {} in term {}, leader {:016x}", g.gid,
+      spdlog::info("group {}: {} in term {}, leader {}", g.gid,
                    raft::RoleName(r.rd.soft_state->role), g.node->raft().term(),
-                   r.rd.soft_state->lead);
+                   MemberName(g.peers.peers, r.rd.soft_state->lead));
     }
     // A read not yet given an index can no longer get one from a deposed leader.
     if (r.rd.soft_state.has_value() && r.rd.soft_state->role != raft::Role::kLeader) {
@@ -1190,6 +1200,8 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
       // §7.4: (1) the core, (2) the next peers with suffrage stamped from its ConfState,
       // (3) conf_state, peers and bootstrap_era in the batch of the applied index, (4) memory.
       const raft::ConfState cs = g.node->ApplyConfChange(cc);
+      // Named before the change: a removed member is gone from the peers after it.
+      std::string changed_name = MemberName(g.peers.peers, cc.node_id);
       std::string problem;
       g.peers = NextPeersAfterConfChange(g.peers, cc, cs, e.index, &problem);
       if (!problem.empty())
@@ -1206,12 +1218,15 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
       g.bootstrap_era = false;
       transport_->SetBootstrapState(g.gid, false, g.bootstrap_list_hash);
       RefreshConfiguration(g);
-      spdlog::info("group {}: conf change at {} applied: {} {:016x}; {} voter(s), {} learner(s)",
-                   g.gid, e.index,
+      if (cc.type != raft::ConfChangeType::kRemoveNode) {
+        changed_name = MemberName(g.peers.peers, cc.node_id);  // an addition is named after it
+      }
+      spdlog::info("group {}: conf change at {} applied: {} {}; {} voter(s), {} learner(s)", g.gid,
+                   e.index,
                    cc.type == raft::ConfChangeType::kRemoveNode       ? "remove"
                    : cc.type == raft::ConfChangeType::kAddLearnerNode ? "add learner"
                                                                       : "add voter",
-                   cc.node_id, cs.voters.size(), cs.learners.size());
+                   changed_name, cs.voters.size(), cs.learners.size());
       AlarmIfJoinedAsVoter(g, cs, e.index);
     }
     if (g.pending_change.has_value() && e.index >= g.pending_change->index) {
@@ -1368,8 +1383,8 @@ void Driver::SendMessages(std::vector<GroupMessage> out) {
       // A member added after this snapshot would refuse it (not in its ConfState): take a
       // fresh one that names it; the core asks again and gets the new record.
       if (!g.snapshot_wanted) {
-        spdlog::info("group {}: snapshot {} predates member {:016x}; taking a fresh snapshot",
-                     g.gid, index, gm.message.to);
+        spdlog::info("group {}: snapshot {} predates member {}; taking a fresh snapshot", g.gid,
+                     index, MemberName(g.peers.peers, gm.message.to));
       }
       g.snapshot_wanted = true;
       g.node->ReportSnapshot(gm.message.to, /*failed=*/true);
@@ -1380,7 +1395,8 @@ void Driver::SendMessages(std::vector<GroupMessage> out) {
       g.node->ReportSnapshot(gm.message.to, /*failed=*/true);
       continue;
     }
-    spdlog::info("group {}: sending snapshot {} to {:016x}", g.gid, index, gm.message.to);
+    spdlog::info("group {}: sending snapshot {} to {}", g.gid, index,
+                 MemberName(g.peers.peers, gm.message.to));
     OutboundSnapshot snap;
     snap.group = gm.group;
     snap.fsm_path = FsmPath(options_.data_dir, gm.group, index);
@@ -1690,16 +1706,17 @@ void Driver::AlarmIfJoinedAsVoter(Group& g, const raft::ConfState& conf, uint64_
   g.join_alarm_fired = true;
   if (was_learner) {
     // The runbook's path: joined as a learner, caught up, promoted. Not a violation.
-    spdlog::info("group={} node_id={:016x} conf_index={}: promoted from learner to voter", g.gid,
-                 options_.node_id, index);
+    spdlog::info(
+        "group={} node_id={:016x} raft_id={} conf_index={}: promoted from learner to voter", g.gid,
+        options_.node_id, MemberName(g.peers.peers, options_.node_id), index);
     return;
   }
   g.join_role_violation->Inc();
   g_join_role_violations.fetch_add(1);
   spdlog::error(
-      "group={} node_id={:016x} conf_index={}: joined as voter despite --raftJoinAsLearner "
-      "(alarm only: the node keeps running and counts toward quorum)",
-      g.gid, options_.node_id, index);
+      "group={} node_id={:016x} raft_id={} conf_index={}: joined as voter despite "
+      "--raftJoinAsLearner (alarm only: the node keeps running and counts toward quorum)",
+      g.gid, options_.node_id, MemberName(g.peers.peers, options_.node_id), index);
 }
 
 absl::Status Driver::AdminNotLeader(const Group& g) const {
@@ -1868,7 +1885,7 @@ void Driver::StartTransfer(Group& g, const TransferRequest& request, Clock::time
   if (absl::Status s = g.node->TransferLeader(target, opts); !s.ok()) {
     return done(IsNotLeader(s) ? AdminNotLeader(g) : s);
   }
-  spdlog::info("group {}: transferring leadership to {:016x}", g.gid, target);
+  spdlog::info("group {}: transferring leadership to {}", g.gid, MemberName(g.peers.peers, target));
   // The core abandons a transfer after one election timeout; a little slack for the new
   // leader's first message to arrive.
   const Clock::time_point timeout =
