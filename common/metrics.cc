@@ -284,7 +284,21 @@ Family<Histogram>& Registry::AddHistogram(std::string_view name, std::string_vie
   return Add<Histogram>(name, help, std::move(label_names), std::move(bounds));
 }
 
+bool Registry::AddCollector(std::string_view key, std::function<void()> collect) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return collectors_.emplace(std::string(key), std::move(collect)).second;
+}
+
 std::string Registry::Exposition() const {
+  {
+    std::lock_guard<std::mutex> collecting(collect_mu_);
+    std::vector<std::function<void()>> collectors;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, collect] : collectors_) collectors.push_back(collect);
+    }
+    for (const auto& collect : collectors) collect();  // they set gauges: not under mu_
+  }
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, family] : families_) family->Render(&out);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,16 +115,24 @@ class Registry {
   Family<Histogram>& AddHistogram(std::string_view name, std::string_view help,
                                   std::vector<std::string> label_names, std::vector<double> bounds);
 
-  // Text format 0.0.4, families sorted by name, children by label values.
+  // Text format 0.0.4, families sorted by name, children by label values. Runs the
+  // collectors first.
   std::string Exposition() const;
+
+  // `collect` runs at the start of every Exposition (on the scraping thread) to refresh
+  // values that are read rather than counted, e.g. from /proc. Returns false (and adds
+  // nothing) when a collector was already added under `key`.
+  bool AddCollector(std::string_view key, std::function<void()> collect);
 
  private:
   template <typename T>
   Family<T>& Add(std::string_view name, std::string_view help, std::vector<std::string> label_names,
                  std::vector<double> bounds);
 
-  mutable std::mutex mu_;  // guards families_
+  mutable std::mutex mu_;  // guards families_ and collectors_
   std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_;
+  std::map<std::string, std::function<void()>, std::less<>> collectors_;
+  mutable std::mutex collect_mu_;  // one scrape's collectors at a time
 };
 
 // The process-wide registry (the one piece of global mutable state STYLE.md allows).

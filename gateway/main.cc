@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/metrics.h"
+#include "common/process_metrics.h"
 #include "gateway/http_server.h"
 #include "gateway/options.h"
 #include "gateway/server.h"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   TopologyRefresher refresher(refresher_options,
                               [&gateway](auto view) { gateway.PublishView(std::move(view)); });
   refresher.Start();
+  tessera::common::RegisterProcessMetrics(tessera::common::DefaultRegistry());
   HttpServer http(&tessera::common::DefaultRegistry(),
                   [&gateway] { return gateway.topology_known(); });
   if (!options->metrics_address.empty()) {

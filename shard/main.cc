@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/process_metrics.h"
 #include "shard/admin/admin_auth.h"
 #include "shard/admin/raft_admin_service.h"
 #include "shard/config/config_errc.h"
@@ -214,6 +215,7 @@ int main(int argc, char** argv) {
     (*driver)->Stop();
     return kExitRuntime;
   }
+  tessera::common::RegisterProcessMetrics(tessera::common::DefaultRegistry());
   MetricsHttpServer metrics(&tessera::common::DefaultRegistry());
   if (!flags->metrics_address.empty()) {
     if (absl::Status s = metrics.Start(flags->metrics_address); !s.ok()) {

@@ -4,9 +4,11 @@ restart of a group leader, and `down` leaving nothing running."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -150,8 +152,15 @@ def test_up_status_failover_down(local):
         assert f"group {gid}: leader {groups[gid]['leader']}, 3 voters, 0 learners" in text
 
     # Live expositions of the gateway and of a shard pass promtool.
-    promtool_check(http_get(f"http://127.0.0.1:{base + 1}/metrics"))
-    promtool_check(http_get(f"http://127.0.0.1:{base + 11}/metrics"))
+    for port in (base + 1, base + 11):  # the gateway's and n1's metrics
+        text = http_get(f"http://127.0.0.1:{port}/metrics")
+        promtool_check(text)
+        # The standard process metrics, with a start time from this test's lifetime.
+        start = re.search(r"^process_start_time_seconds (\S+)$", text, re.M)
+        assert start and time.time() - 600 < float(start.group(1)) <= time.time(), text[:2000]
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                     "process_open_fds"):
+            assert re.search(rf"^{name} \d", text, re.M), name
 
     # `up` again changes nothing.
     again = local.run("up")
