@@ -155,6 +155,7 @@ class RedisServer::Loop {
     int protocol = 2;
     // WATCH: the keys, kept with the watch index its reply carries.
     bool watch = false;
+    bool watch_index_reply = false;  // TESSERA.WATCHINDEX: the index goes to the client instead
     // A blocking command (BLPOP...): re-proposed when a write touches one of `keys`, answered
     // with a nil array at `deadline_ms` (0: never).
     bool blocking = false;
@@ -272,6 +273,13 @@ class RedisServer::Loop {
   // WATCH and UNWATCH outside MULTI; true when `out` holds the reply.
   bool StartWatchCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
                          const std::vector<std::string>& argv, data::RespReply& out);
+  // Proposes the watch entry of WATCH (index_reply false: the connection keeps the keys) or
+  // TESSERA.WATCHINDEX (the index is the reply); true when `out` holds a refusal.
+  bool ProposeWatch(Client& c, Slot& slot, uint64_t seq, const std::vector<std::string>& argv,
+                    bool index_reply, data::RespReply& out);
+  // TESSERA.WATCHINDEX and TESSERA.WATCHED (redis_server.h); true when `out` holds the reply.
+  bool StartSharedWatchCommand(Client& c, Slot& slot, uint64_t seq,
+                               const std::vector<std::string>& argv, data::RespReply& out);
   // Blocking commands: a would-block answer parks the command until a write to one of its
   // keys (Wake), its deadline, or a leadership change (OnBlockTimer) re-proposes or ends it.
   void Park(Client& c, Slot& slot, uint64_t seq);
@@ -629,7 +637,8 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
   }
   // WATCH's index and a blocking command's parking follow every earlier reply of the client.
   if (data::EqualsIgnoreCase(r.argv[0], "watch") || data::EqualsIgnoreCase(r.argv[0], "unwatch") ||
-      data::EqualsIgnoreCase(r.argv[0], "exec")) {
+      data::EqualsIgnoreCase(r.argv[0], "exec") ||
+      data::EqualsIgnoreCase(r.argv[0], kWatchIndexCommand)) {
     return c.inflight.empty();
   }
   absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv, r.in_group);
@@ -739,6 +748,16 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   std::vector<std::string>& argv = r.argv;
   std::string reply;
   data::RespReply out(c.session.protocol, &reply);
+  if (!argv.empty() && (data::EqualsIgnoreCase(argv[0], kWatchIndexCommand) ||
+                        data::EqualsIgnoreCase(argv[0], kWatchedCommand))) {
+    if (!options_.requirepass.empty() && !c.session.authenticated) {
+      out.Error("NOAUTH Authentication required.");
+    } else if (!StartSharedWatchCommand(c, slot, seq, argv, out)) {
+      return;  // the watch entry was proposed
+    }
+    Finish(slot, std::move(reply));
+    return;
+  }
   absl::StatusOr<const routing::CommandSpec*> resolved = routing::ResolveCommand(argv);
   if (!resolved.ok()) {
     if (c.session.in_multi) c.session.multi_failed = true;  // EXEC will abort, as in Redis
@@ -998,6 +1017,10 @@ void RedisServer::Loop::ContinueCommand(Client& c, Slot& slot, uint64_t seq, abs
                                    : ErrorReply(absl::InternalError("bad WATCH reply"), slot));
       return;
     }
+    if (slot.watch_index_reply) {  // a shared connection: the gateway keeps the watch
+      Finish(slot, std::move(reply));
+      return;
+    }
     c.watch_group = slot.group;
     for (std::string& key : slot.keys) c.watched.emplace_back(std::move(key), index);
     reply.clear();
@@ -1044,8 +1067,15 @@ bool RedisServer::Loop::StartWatchCommand(Client& c, Slot& slot, uint64_t seq,
     return true;
   }
   if (spec.full_name != "watch") return false;
+  return ProposeWatch(c, slot, seq, argv, /*index_reply=*/false, out);
+}
+
+bool RedisServer::Loop::ProposeWatch(Client& c, Slot& slot, uint64_t seq,
+                                     const std::vector<std::string>& argv, bool index_reply,
+                                     data::RespReply& out) {
   if (c.session.in_multi) {
-    out.Error("ERR WATCH inside MULTI is not allowed");
+    out.Error(index_reply ? "ERR TESSERA.WATCHINDEX inside MULTI is not allowed"
+                          : "ERR WATCH inside MULTI is not allowed");
     return true;
   }
   // Every watched key in one group: EXEC checks them in that group's log.
@@ -1053,7 +1083,7 @@ bool RedisServer::Loop::StartWatchCommand(Client& c, Slot& slot, uint64_t seq,
   const GroupId group = table_.GroupForSlot(first_slot);
   for (size_t i = 1; i < argv.size(); ++i) {
     if (table_.GroupForSlot(routing::SlotForKey(argv[i])) != group ||
-        (!c.watched.empty() && c.watch_group != group)) {
+        (!index_reply && !c.watched.empty() && c.watch_group != group)) {
       out.Error(routing::kCrossSlotError);
       return true;
     }
@@ -1067,11 +1097,50 @@ bool RedisServer::Loop::StartWatchCommand(Client& c, Slot& slot, uint64_t seq,
   slot.protocol = c.session.protocol;
   slot.access = Access::kWrite;
   slot.watch = true;
+  slot.watch_index_reply = index_reply;
   slot.keys.assign(argv.begin() + 1, argv.end());
   ++c.inflight[group].writes;
   driver_->ProposeCommand(group, EncodeCommand(watch), c.session.protocol,
                           ReplyCompletionFor(c, seq));
   return false;
+}
+
+bool RedisServer::Loop::StartSharedWatchCommand(Client& c, Slot& slot, uint64_t seq,
+                                                const std::vector<std::string>& argv,
+                                                data::RespReply& out) {
+  if (data::EqualsIgnoreCase(argv[0], kWatchIndexCommand)) {
+    if (argv.size() < 2) {
+      out.Error("ERR wrong number of arguments for 'tessera.watchindex' command");
+      return true;
+    }
+    return ProposeWatch(c, slot, seq, argv, /*index_reply=*/true, out);
+  }
+  if (argv.size() < 3 || argv.size() % 2 == 0) {
+    out.Error("ERR wrong number of arguments for 'tessera.watched' command");
+    return true;
+  }
+  if (c.session.in_multi) {
+    out.Error("ERR TESSERA.WATCHED inside MULTI is not allowed");
+    return true;
+  }
+  std::vector<std::pair<std::string, uint64_t>> watched;
+  const GroupId group = table_.GroupForSlot(routing::SlotForKey(argv[1]));
+  for (size_t i = 1; i + 1 < argv.size(); i += 2) {
+    uint64_t index = 0;
+    if (!absl::SimpleAtoi(argv[i + 1], &index) || index == 0) {
+      out.Error("ERR TESSERA.WATCHED: a watch index is a positive integer");
+      return true;
+    }
+    if (table_.GroupForSlot(routing::SlotForKey(argv[i])) != group) {
+      out.Error(routing::kCrossSlotError);
+      return true;
+    }
+    watched.emplace_back(argv[i], index);
+  }
+  c.watched = std::move(watched);
+  c.watch_group = group;
+  out.Ok();
+  return true;
 }
 
 void RedisServer::Loop::Park(Client& c, Slot& slot, uint64_t seq) {

@@ -24,6 +24,17 @@ namespace tessera::shard {
 // it is not in the command table (COMMAND does not list it). docs/gateway.md.
 inline constexpr std::string_view kInGroupCommand = "tessera.ingroup";
 
+// WATCH for clients whose connection to the shard is shared (the gateway's pools), split in
+// the two halves a shared connection can carry without one client's watch leaking into
+// another's EXEC:
+// TESSERA.WATCHINDEX key [key ...]: what WATCH does (one replicated watch entry, every key in
+// one group), answered with the entry's index as an integer; nothing is kept on the connection.
+// TESSERA.WATCHED key index [key index ...]: makes these (key, watch index) pairs the
+// connection's watch, replacing any; the next EXEC checks and clears them as after WATCH. The
+// gateway sends it right before MULTI ... EXEC, back to back on one connection. docs/gateway.md.
+inline constexpr std::string_view kWatchIndexCommand = "tessera.watchindex";
+inline constexpr std::string_view kWatchedCommand = "tessera.watched";
+
 struct RedisServerOptions {
   std::string address;  // --redisAddress, IPv4 host:port; port 0 picks a free port
   // Hosted groups, ascending; the lowest is the default group, whose stored routing table the

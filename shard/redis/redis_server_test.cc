@@ -373,6 +373,50 @@ TEST_F(SingleNodeTest, WatchAbortsExecAfterAnotherClientsWrite) {
             "error:CROSSSLOT Keys in request don't hash to the same slot");
 }
 
+TEST_F(SingleNodeTest, SharedConnectionWatchIsAnIndexThenPairsBeforeMulti) {
+  const std::string k = kKeyInGroup1;
+  Context other = Connect(port());
+  // TESSERA.WATCHINDEX answers the watch entry's index and keeps nothing on the connection.
+  Reply r = Command(ctx_.get(), {"TESSERA.WATCHINDEX", k});
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER) << Exec(ctx_.get(), {"PING"});
+  const std::string index = std::to_string(r->integer);
+  EXPECT_GT(r->integer, 0);
+  EXPECT_EQ(Exec(other.get(), {"SET", k, "theirs"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "unwatched"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");  // no watch was left behind
+  // The pairs, given back right before MULTI, make EXEC check the write after the index.
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", k, index}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "mine"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "nil");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:unwatched");
+  // A fresh index with no write after it: the transaction runs, and EXEC clears the pairs.
+  r = Command(ctx_.get(), {"TESSERA.WATCHINDEX", k, "x{bar}"});
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER);
+  const std::string fresh = std::to_string(r->integer);
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", k, fresh, "x{bar}", fresh}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"SET", k, "mine"}), "status:QUEUED");
+  EXPECT_EQ(Exec(ctx_.get(), {"EXEC"}), "array:1");
+  EXPECT_EQ(Exec(ctx_.get(), {"GET", k}), "str:mine");
+  // Refusals.
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHINDEX", kKeyInGroup1, kKeyInGroup2}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", kKeyInGroup1, "5", kKeyInGroup2, "5"}),
+            "error:CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", k, "x"}),
+            "error:ERR TESSERA.WATCHED: a watch index is a positive integer");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", k}),
+            "error:ERR wrong number of arguments for 'tessera.watched' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHINDEX"}),
+            "error:ERR wrong number of arguments for 'tessera.watchindex' command");
+  EXPECT_EQ(Exec(ctx_.get(), {"MULTI"}), "status:OK");
+  EXPECT_EQ(Exec(ctx_.get(), {"TESSERA.WATCHED", k, index}),
+            "error:ERR TESSERA.WATCHED inside MULTI is not allowed");
+  EXPECT_EQ(Exec(ctx_.get(), {"DISCARD"}), "status:OK");
+}
+
 // INFO's blocked_clients, for tests that must act once a command is parked.
 int BlockedClients(redisContext* c) {
   Reply r = Command(c, {"INFO"});
