@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/resp.h"
@@ -26,6 +27,11 @@ struct Session {
   bool multi_failed = false;
   std::vector<std::string> queued;
   routing::GroupId multi_group = 0;  // 0 until a queued command names a key
+  // WATCH: each key with the index of the shard's watch entry (TESSERA.WATCHINDEX), all in
+  // watch_group; EXEC hands them back to that group's leader (TESSERA.WATCHED) before MULTI.
+  std::vector<std::pair<std::string, uint64_t>> watched;
+  routing::GroupId watch_group = 0;
+  int watches_in_flight = 0;  // WATCHes sent, not yet answered: an EXEC now is refused
 };
 
 // What a local command may need from the server, for this client.

@@ -185,6 +185,7 @@ class Gateway::Worker {
     const routing::CommandSpec* spec = nullptr;
     CommandPlan plan;
     std::vector<std::string> transaction;      // MULTI, queued commands, EXEC (else empty)
+    std::vector<std::string> watch_keys;       // WATCH: the reply is their watch index
     std::shared_ptr<const std::string> input;  // the buffer borrowed plan parts point into
     absl::InlinedVector<PartState, 1> parts;
     size_t parts_left = 0;
@@ -278,6 +279,8 @@ class Gateway::Worker {
   void StartCommand(Client& c, routing::ArgvRef argv, std::string_view raw, bool inline_cmd,
                     const std::shared_ptr<std::string>& owner);
   void StartTransactionCommand(Client& c, Request& r, routing::ArgvRef argv);
+  // WATCH: TESSERA.WATCHINDEX to the keys' group; Complete keeps the answered watch point.
+  void StartWatch(Client& c, Request& r, routing::ArgvRef argv);
   void QueueInMulti(Client& c, Request& r, routing::ArgvRef argv, std::string_view raw);
   void Forward(Request& r);
   void FinishLocal(Request& r, std::string bytes, bool close_after = false);
@@ -795,18 +798,20 @@ void Gateway::Worker::StartTransactionCommand(Client& c, Request& r, routing::Ar
     } else {
       s.in_multi = false;
       s.queued.clear();
+      s.watched.clear();  // DISCARD ends the watch, as in Redis
       w.SimpleString("OK");
     }
     FinishLocal(r, std::move(bytes));
     return;
   }
-  if (name == "watch" || name == "unwatch") {
-    if (name == "watch" && s.in_multi) {
-      w.Error("ERR WATCH inside MULTI is not allowed");
-    } else {
-      w.Error(absl::StrCat("ERR '", Av(name), "' is not supported through the gateway yet"));
-    }
+  if (name == "unwatch") {
+    s.watched.clear();
+    w.SimpleString("OK");
     FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (name == "watch") {
+    StartWatch(c, r, argv);
     return;
   }
   // EXEC.
@@ -817,20 +822,51 @@ void Gateway::Worker::StartTransactionCommand(Client& c, Request& r, routing::Ar
   }
   std::vector<std::string> queued = std::move(s.queued);
   const bool failed = s.multi_failed;
-  const routing::GroupId group = s.multi_group;
+  routing::GroupId group = s.multi_group;
+  // A pipelined WATCH ... EXEC: the watch point is not known yet, and EXEC cannot wait for
+  // it here. Discarding is safe; clients read WATCH's reply before MULTI anyway.
+  const bool watch_unanswered = s.watches_in_flight > 0;
+  // EXEC ends the watch, whatever its outcome.
+  std::vector<std::pair<std::string, uint64_t>> watched = std::move(s.watched);
+  const routing::GroupId watch_group = s.watch_group;
   s.in_multi = false;
   s.multi_failed = false;
   s.queued.clear();
   s.multi_group = 0;
+  s.watched.clear();
   if (failed) {
     w.Error("EXECABORT Transaction discarded because of previous errors.");
     FinishLocal(r, std::move(bytes));
     return;
   }
-  if (queued.empty()) {
+  if (watch_unanswered) {
+    w.Error(
+        "EXECABORT Transaction discarded: a WATCH of this client is not answered yet (read "
+        "WATCH's reply before sending EXEC through the gateway)");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (queued.empty() && watched.empty()) {
     w.ArrayHeader(0);
     FinishLocal(r, std::move(bytes));
     return;
+  }
+  if (!watched.empty()) {
+    if (group != 0 && group != watch_group) {
+      w.Error(routing::kCrossSlotError);
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    group = watch_group;
+    // The watch points go back to the leader right before MULTI, on the same connection:
+    // its EXEC aborts (nil) when a write to a watched key was applied after them.
+    std::vector<std::string> words = {"TESSERA.WATCHED"};
+    for (auto& [key, index] : watched) {
+      words.push_back(std::move(key));
+      words.push_back(absl::StrCat(index));
+    }
+    r.transaction.push_back(
+        EncodeCommand(std::vector<std::string_view>(words.begin(), words.end())));
   }
   // MULTI, the commands and EXEC leave back to back on one connection of the group's leader,
   // so no other client's command lands inside; the shard applies them as one entry.
@@ -843,6 +879,53 @@ void Gateway::Worker::StartTransactionCommand(Client& c, Request& r, routing::Ar
   part.group = group != 0 ? group : (view_ != nullptr ? view_->default_group() : 0);
   r.plan.parts.push_back(std::move(part));
   r.retry_safe = false;
+  Forward(r);
+}
+
+void Gateway::Worker::StartWatch(Client& c, Request& r, routing::ArgvRef argv) {
+  std::string bytes;
+  common::resp::ReplyWriter w(&bytes, c.session.protocol);
+  Session& s = c.session;
+  if (s.in_multi) {
+    w.Error("ERR WATCH inside MULTI is not allowed");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  if (view_ == nullptr) {
+    w.Error("CLUSTERDOWN the gateway has not learned the cluster topology yet");
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  // Every watched key in one group: EXEC is checked in that group's log.
+  const int first_slot = routing::SlotForKey(argv[1]);
+  const routing::GroupId group = view_->table().GroupForSlot(first_slot);
+  std::vector<std::string_view> words = {"TESSERA.WATCHINDEX"};
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (view_->table().GroupForSlot(routing::SlotForKey(argv[i])) != group ||
+        (!s.watched.empty() && s.watch_group != group)) {
+      w.Error(routing::kCrossSlotError);
+      FinishLocal(r, std::move(bytes));
+      return;
+    }
+    words.push_back(argv[i]);
+    r.watch_keys.emplace_back(argv[i]);
+  }
+  if (group == 0) {
+    w.Error(absl::StrCat("CLUSTERDOWN Hash slot not served"));
+    FinishLocal(r, std::move(bytes));
+    return;
+  }
+  r.plan.route = Route::kGroup;
+  r.plan.policy = routing::MultiKeyPolicy::kTransaction;
+  PlanPart part;
+  part.group = group;
+  part.slot = first_slot;
+  part.command = EncodeCommand(words);
+  r.plan.parts.push_back(std::move(part));
+  // A watch entry sent again only moves the watch point later, to a moment that still lies
+  // between the client's WATCH and its reply.
+  r.retry_safe = true;
+  ++s.watches_in_flight;
   Forward(r);
 }
 
@@ -885,6 +968,21 @@ void Gateway::Worker::FinishPart(Request& r, size_t part, std::unique_ptr<Upstre
 
 void Gateway::Worker::Complete(Request& r) {
   if (r.budget_exhausted) m_.budget_exhausted->Inc();
+  if (!r.watch_keys.empty() && r.client->session.watches_in_flight > 0) {
+    --r.client->session.watches_in_flight;
+  }
+  if (!r.watch_keys.empty() && r.parts.size() == 1 && r.parts[0].reply != nullptr) {
+    // TESSERA.WATCHINDEX answered the watch point: the session keeps it, the client gets OK.
+    const std::string& bytes = r.parts[0].reply->bytes;
+    uint64_t index = 0;
+    if (bytes.size() > 3 && bytes[0] == ':' &&
+        absl::SimpleAtoi(absl::string_view(bytes).substr(1, bytes.size() - 3), &index)) {
+      Session& s = r.client->session;
+      s.watch_group = r.plan.parts[0].group;
+      for (std::string& key : r.watch_keys) s.watched.emplace_back(std::move(key), index);
+      r.parts[0].reply->bytes = "+OK\r\n";
+    }
+  }
   if (r.plan.route == Route::kGroup && r.parts.size() == 1 && r.parts[0].reply != nullptr &&
       r.transaction.empty() &&
       (r.client->session.protocol == common::resp::Protocol::kResp2 ||

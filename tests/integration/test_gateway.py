@@ -206,6 +206,93 @@ def test_cross_group_multi_is_refused_and_one_group_multi_runs(cluster, gateway)
     assert c.get(a) is None and c.get(b) is None
 
 
+def test_watch_through_the_gateway_aborts_exec_after_another_clients_write(cluster, gateway):
+    """WATCH as in Redis through the gateway's shared shard connections: a write by another
+    client (through a second connection) between WATCH and EXEC makes EXEC answer nil; an
+    untouched watch runs; UNWATCH and DISCARD end the watch; keys of two groups are
+    CROSSSLOT; a pipelined WATCH ... EXEC is discarded rather than run unwatched."""
+    mine, theirs = gateway.client(), gateway.client()
+    a = key_in_group(cluster, 1, prefix="w1-")
+    b = key_in_group(cluster, 2, prefix="w2-")
+    for key in (a, b):  # each group: the watch entry and the EXEC go to its own leader
+        assert mine.execute_command("WATCH", key) is True
+        theirs.set(key, "theirs")
+        p = mine.pipeline(transaction=True)
+        p.set(key, "mine")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+        assert mine.get(key) == "theirs"
+        # redis-py's optimistic-locking helper: WATCH, read, MULTI ... EXEC, untouched.
+        with mine.pipeline() as p:
+            p.watch(key)
+            value = p.get(key)
+            p.multi()
+            p.set(key, value + "+1")
+            assert p.execute() == [True]
+        assert mine.get(key) == "theirs+1"
+    # UNWATCH ends the watch: the write in between no longer matters.
+    mine.execute_command("WATCH", a)
+    theirs.set(a, "x")
+    assert mine.execute_command("UNWATCH") is True
+    p = mine.pipeline(transaction=True)
+    p.set(a, "after-unwatch")
+    assert p.execute() == [True]
+    # A watched EXEC with nothing queued still checks.
+    mine.execute_command("WATCH", a)
+    theirs.set(a, "y")
+    assert mine.execute_command("MULTI") == "OK"
+    assert mine.execute_command("EXEC") is None
+    # Refusals.
+    with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+        mine.execute_command("WATCH", a, b)
+    mine.execute_command("WATCH", a)
+    with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+        mine.execute_command("WATCH", b)
+    mine.execute_command("UNWATCH")
+    reply = raw(gateway.port, b"WATCH " + a.encode() + b"\r\nMULTI\r\nSET " + a.encode() +
+                b" z\r\nEXEC\r\n", 4)
+    assert b"EXECABORT" in reply and b"WATCH" in reply, reply
+    assert mine.get(a) == "y"
+
+
+def test_concurrent_optimistic_increments_through_the_gateway_lose_nothing(cluster, gateway):
+    """Four clients increment one counter with WATCH/GET/MULTI/SET/EXEC, retrying on
+    WatchError: the final value counts every successful EXEC exactly once."""
+    key = key_in_group(cluster, 2, prefix="counter-")
+    gateway.client().set(key, 0)
+    per_client = 25
+    errors = []
+
+    def worker():
+        c = gateway.client()
+        try:
+            for _ in range(per_client):
+                for _attempt in range(200):
+                    with c.pipeline() as p:
+                        try:
+                            p.watch(key)
+                            value = int(p.get(key))
+                            p.multi()
+                            p.set(key, value + 1)
+                            p.execute()
+                            break
+                        except redis.WatchError:
+                            continue
+                else:
+                    errors.append("too many WatchErrors")
+        except Exception as e:  # reported by the assertion below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert int(gateway.client().get(key)) == 4 * per_client
+
+
 def test_pipeline_of_1000_mixed_commands_comes_back_in_order(cluster, gateway):
     c = gateway.client()
     p = c.pipeline(transaction=False)
