@@ -103,6 +103,10 @@ absl::StatusOr<GatewayOptions> ParseGatewayFlags(int argc, char** argv, std::str
   app.add_option("--metricsAddress", o.metrics_address,
                  "HTTP host:port serving /metrics (Prometheus) and /healthz (200 once the "
                  "topology is known); empty: none");
+  app.add_flag("--proxyProtocol", o.proxy_protocol,
+               "Every client connection starts with a PROXY protocol v1 or v2 header (HAProxy, "
+               "AWS NLB, Envoy): the client address it names is the one CLIENT LIST shows; a "
+               "connection without a valid header is closed. Only behind such a balancer");
   app.add_option("--maxQueryBuffer", o.max_query_buffer,
                  "Unparsed bytes per client before it is closed (client-query-buffer-limit)")
       ->capture_default_str();

@@ -25,6 +25,7 @@ struct GatewayOptions {
   size_t max_clients = 10000;                         // --maxclients, all threads together
   std::chrono::seconds idle_timeout{0};               // --timeout; 0 = never close idle clients
   std::string metrics_address;                        // --metricsAddress; empty = no HTTP listener
+  bool proxy_protocol = false;  // --proxyProtocol: every connection starts with a PROXY header
 
   size_t max_query_buffer = size_t{1} << 30;    // --maxQueryBuffer (client-query-buffer-limit)
   size_t max_bulk_length = size_t{512} << 20;   // --maxBulkLength (proto-max-bulk-len)

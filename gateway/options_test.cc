@@ -39,7 +39,8 @@ TEST(GatewayOptionsTest, DefaultsAndEveryFlag) {
              "--poolSize",         "4",
              "--requestTimeoutMs", "700",
              "--retryBudgetMs",    "300",
-             "--retryBackoffMs",   "5"});
+             "--retryBackoffMs",   "5",
+             "--proxyProtocol"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->listen, "0.0.0.0:7000");
   EXPECT_EQ(o->shards, std::vector<std::string>({"a:1", "b:2"}));
@@ -54,6 +55,7 @@ TEST(GatewayOptionsTest, DefaultsAndEveryFlag) {
   EXPECT_EQ(o->request_timeout.count(), 700);
   EXPECT_EQ(o->retry_budget.count(), 300);
   EXPECT_EQ(o->backoff_initial.count(), 5);
+  EXPECT_TRUE(o->proxy_protocol);
 }
 
 TEST(GatewayOptionsTest, HelpDocumentsEveryFlag) {
@@ -64,7 +66,7 @@ TEST(GatewayOptionsTest, HelpDocumentsEveryFlag) {
   for (const char* flag :
        {"--listen", "--shards", "--raftRedisMap", "--threads", "--requirepass", "--maxclients",
         "--timeout", "--metricsAddress", "--maxQueryBuffer", "--maxOutputBuffer", "--poolSize",
-        "--requestTimeoutMs", "--retryBudgetMs"}) {
+        "--requestTimeoutMs", "--retryBudgetMs", "--proxyProtocol", "--config"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
 }

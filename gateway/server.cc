@@ -30,6 +30,7 @@
 #include "gateway/command_plan.h"
 #include "gateway/hiredis_libuv.h"
 #include "gateway/local_commands.h"
+#include "gateway/proxy_protocol.h"
 #include "gateway/resp3.h"
 #include "gateway/upstream_reply.h"
 #include "routing/slot.h"
@@ -211,6 +212,7 @@ class Gateway::Worker {
     size_t in_start = 0;
     size_t in_len = 0;
     bool parsing = false;            // ParseFrom is on the stack: do not re-enter it
+    bool proxy_pending = false;      // --proxyProtocol: the PROXY header is still to come
     bool close_after_write = false;  // QUIT, protocol error: close once the reply is out
     std::unique_ptr<common::resp::RequestParser> parser;
     std::deque<std::unique_ptr<Request>> pending;  // reply order
@@ -475,6 +477,7 @@ void Gateway::Worker::OnConnection(uv_stream_t* server, int status) {
   limits.max_query_buffer_length = w->gw_->options_.max_query_buffer;
   c->parser = std::make_unique<common::resp::RequestParser>(limits);
   c->session.authenticated = w->gw_->options_.requirepass.empty();
+  c->proxy_pending = w->gw_->options_.proxy_protocol;
   c->last_activity = Clock::now();
   w->m_.connections->Inc();
   if (w->gw_->clients_.fetch_add(1) >= w->gw_->options_.max_clients) {
@@ -574,6 +577,23 @@ size_t Gateway::Worker::ParseFrom(Client& c, char* data, size_t len,
                                   const std::shared_ptr<std::string>& owner) {
   const GatewayOptions& o = gw_->options_;
   size_t consumed = 0;
+  if (c.proxy_pending) {
+    ProxyHeader header;
+    std::string error;
+    switch (ParseProxyHeader(std::string_view(data, len), &header, &error)) {
+      case ProxyParse::kNeedMore:
+        return 0;  // buffered until the header is whole (bounded by its maximum size)
+      case ProxyParse::kError:
+        spdlog::warn("client {}: {}; closing", c.peer, error);
+        CloseClient(c);
+        return len;
+      case ProxyParse::kDone:
+        c.proxy_pending = false;
+        if (!header.source.empty()) c.peer = std::move(header.source);
+        consumed = header.length;
+        break;
+    }
+  }
   c.parsing = true;
   while (!c.closing && !c.close_after_write && c.pending.size() < o.max_pending_commands &&
          !c.parser->failed()) {

@@ -293,6 +293,37 @@ def test_concurrent_optimistic_increments_through_the_gateway_lose_nothing(clust
     assert int(gateway.client().get(key)) == 4 * per_client
 
 
+def test_proxy_protocol_names_the_client_behind_the_balancer(cluster, tmp_path):
+    """--proxyProtocol: a v1 or v2 header sets the address CLIENT INFO shows, the commands after
+    it in the same packet are served, and a connection without a header is closed while the
+    gateway keeps serving."""
+    g = Gateway(cluster, str(tmp_path), extra=["--proxyProtocol"])
+    try:
+        wait_leaders(cluster, 15)
+        v1 = b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 6379\r\n"
+        wait_for(lambda: b"+OK" in raw(g.port, v1 + b"SET pp 1\r\n", 1), 20, "a write")
+        reply = raw(g.port, v1 + b"CLIENT INFO\r\nGET pp\r\n", 2)
+        assert b"addr=192.0.2.7:56324" in reply and reply.endswith(b"$1\r\n1\r\n"), reply
+        v2 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([198, 51, 100, 9, 10, 0, 0, 1])
+              + (40000).to_bytes(2, "big") + (6379).to_bytes(2, "big"))
+        reply = raw(g.port, v2 + b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n", 1)
+        assert b"addr=198.51.100.9:40000" in reply, reply
+        # The header may arrive in pieces.
+        with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+            for piece in (v1[:3], v1[3:20], v1[20:], b"PING\r\n"):
+                s.sendall(piece)
+                time.sleep(0.01)  # separate segments, not a synchronization
+            assert s.recv(100) == b"+PONG\r\n"
+        # No header: closed without a reply; a bad one too.
+        for payload in (b"PING\r\n", b"PROXY TCP4 nonsense\r\nPING\r\n"):
+            with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+                s.sendall(payload)
+                assert s.recv(100) == b"", payload
+        assert b"+OK" in raw(g.port, v1 + b"SET pp 2\r\n", 1)
+    finally:
+        assert g.stop() == 0
+
+
 def test_pipeline_of_1000_mixed_commands_comes_back_in_order(cluster, gateway):
     c = gateway.client()
     p = c.pipeline(transaction=False)
