@@ -7,10 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "routing/command_table.h"
 #include "routing/slot.h"
 #include "shard/data/store.h"
+#include "shard/data/transaction.h"
+#include "shard/kv/kv_state_machine.h"
 #include "shard/storage/keys.h"
 
 namespace tessera::shard::data {
@@ -25,12 +29,28 @@ bool ParseNumber(std::string_view text, T* out) {
 
 constexpr char kRoutingTag = 'R';
 constexpr std::string_view kTableRow = "table";
+constexpr std::string_view kFenceRow = "fence";
+constexpr size_t kFenceBytes = routing::kSlotCount / 8;
 constexpr size_t kRangeSize = 2 + 2 + 8;
 
 std::string RoutingKey(GroupId gid) {
   std::string suffix(1, kRoutingTag);
   suffix.append(kTableRow);
   return GroupKey(gid, suffix);
+}
+
+std::string FenceKey(GroupId gid) {
+  std::string suffix(1, kRoutingTag);
+  suffix.append(kFenceRow);
+  return GroupKey(gid, suffix);
+}
+
+std::string EncodeFence(const SlotFence& fence) {
+  std::string out(kFenceBytes, '\0');
+  for (size_t slot = 0; slot < fence.size(); ++slot) {
+    if (fence[slot]) out[slot / 8] = static_cast<char>(out[slot / 8] | (0x80 >> (slot % 8)));
+  }
+  return out;
 }
 
 void PutU16BE(std::string* out, uint16_t v) {
@@ -112,13 +132,19 @@ absl::Status RoutingGet(ExecContext& ctx, Args argv, Reply& reply) {
   return absl::OkStatus();
 }
 
-absl::Status SlotKeys(ExecContext& ctx, Args argv, Reply& reply) {
-  int first = 0, last = 0;
-  if (argv.size() != 3 || !ParseNumber(argv[1], &first) || !ParseNumber(argv[2], &last) ||
-      first < 0 || last < first || last >= routing::kSlotCount) {
-    reply.Error("ERR usage: tessera.slotkeys <first> <last> (0 <= first <= last < 16384)");
-    return absl::OkStatus();
+// <first> <last> of the slot commands; false (and `reply` holds the usage) when malformed.
+bool ParseSlotRange(Args argv, std::string_view name, int* first, int* last, Reply& reply) {
+  if (argv.size() != 3 || !ParseNumber(argv[1], first) || !ParseNumber(argv[2], last) ||
+      *first < 0 || *last < *first || *last >= routing::kSlotCount) {
+    reply.Error(absl::StrCat("ERR usage: ", absl::string_view(name.data(), name.size()),
+                             " <first> <last> (0 <= first <= last < 16384)"));
+    return false;
   }
+  return true;
+}
+
+// Live keys of the group in slots [first, last]: walks every key (an admin operation).
+absl::StatusOr<int64_t> CountSlotKeys(const ExecContext& ctx, int first, int last) {
   int64_t count = 0;
   RowIterator it(ctx, MetadataKeyEnd(ctx.gid));
   for (it.Seek(MetadataKeyBegin(ctx.gid)); it.Valid(); it.Next()) {
@@ -129,20 +155,101 @@ absl::Status SlotKeys(ExecContext& ctx, Args argv, Reply& reply) {
     if (slot >= first && slot <= last) ++count;
   }
   if (absl::Status s = it.status(); !s.ok()) return s;
-  reply.Integer(count);
+  return count;
+}
+
+absl::Status SlotKeys(ExecContext& ctx, Args argv, Reply& reply) {
+  int first = 0, last = 0;
+  if (!ParseSlotRange(argv, kSlotKeysCommand, &first, &last, reply)) return absl::OkStatus();
+  absl::StatusOr<int64_t> count = CountSlotKeys(ctx, first, last);
+  if (!count.ok()) return count.status();
+  reply.Integer(*count);
+  return absl::OkStatus();
+}
+
+// RELEASE counts and fences in one entry: no write can come between the count and the fence.
+absl::Status SlotsRelease(ExecContext& ctx, Args argv, Reply& reply) {
+  int first = 0, last = 0;
+  if (!ParseSlotRange(argv, kSlotsReleaseCommand, &first, &last, reply)) return absl::OkStatus();
+  absl::StatusOr<int64_t> count = CountSlotKeys(ctx, first, last);
+  if (!count.ok()) return count.status();
+  if (*count == 0) {
+    absl::StatusOr<SlotFence> fence = LoadSlotFence(ctx);
+    if (!fence.ok()) return fence.status();
+    for (int slot = first; slot <= last; ++slot) fence->set(static_cast<size_t>(slot));
+    PutRow(ctx, FenceKey(ctx.gid), EncodeFence(*fence));
+  }
+  reply.Integer(*count);
+  return absl::OkStatus();
+}
+
+absl::Status SlotsAcquire(ExecContext& ctx, Args argv, Reply& reply) {
+  int first = 0, last = 0;
+  if (!ParseSlotRange(argv, kSlotsAcquireCommand, &first, &last, reply)) return absl::OkStatus();
+  absl::StatusOr<SlotFence> fence = LoadSlotFence(ctx);
+  if (!fence.ok()) return fence.status();
+  for (int slot = first; slot <= last; ++slot) fence->reset(static_cast<size_t>(slot));
+  if (fence->none()) {
+    DeleteRow(ctx, FenceKey(ctx.gid));
+  } else {
+    PutRow(ctx, FenceKey(ctx.gid), EncodeFence(*fence));
+  }
+  reply.SimpleString("OK");
   return absl::OkStatus();
 }
 
 constexpr DataCommand kRoutingCommands[] = {
-    {kRoutingInitCommand, &RoutingInit, true},
-    {kRoutingAssignCommand, &RoutingAssign, true},
-    {kRoutingGetCommand, &RoutingGet, false},
-    {kSlotKeysCommand, &SlotKeys, false},
+    {kRoutingInitCommand, &RoutingInit, true},   {kRoutingAssignCommand, &RoutingAssign, true},
+    {kRoutingGetCommand, &RoutingGet, false},    {kSlotKeysCommand, &SlotKeys, false},
+    {kSlotsReleaseCommand, &SlotsRelease, true}, {kSlotsAcquireCommand, &SlotsAcquire, true},
 };
 
 }  // namespace
 
 std::span<const DataCommand> RoutingCommands() { return kRoutingCommands; }
+
+absl::StatusOr<SlotFence> LoadSlotFence(const ExecContext& ctx) {
+  SlotFence fence;
+  absl::StatusOr<std::optional<std::string>> row = GetRow(ctx, FenceKey(ctx.gid));
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return fence;
+  const std::string& bytes = **row;
+  if (bytes.size() != kFenceBytes) {
+    return absl::DataLossError(absl::StrCat("slot fence of ", bytes.size(), " bytes"));
+  }
+  for (size_t slot = 0; slot < fence.size(); ++slot) {
+    fence[slot] = (static_cast<uint8_t>(bytes[slot / 8]) & (0x80 >> (slot % 8))) != 0;
+  }
+  return fence;
+}
+
+int FencedSlotOf(const SlotFence& fence, std::span<const std::string_view> argv) {
+  if (argv.empty() || fence.none()) return -1;
+  const std::string name = absl::AsciiStrToLower(absl::string_view(argv[0].data(), argv[0].size()));
+  if (name == kExecCommand || name == kExecWatchCommand) {
+    for (std::string_view blob : TransactionBlobs(argv)) {
+      absl::StatusOr<std::vector<std::string_view>> inner = DecodeCommand(blob);
+      if (!inner.ok()) continue;
+      if (const int slot = FencedSlotOf(fence, *inner); slot >= 0) return slot;
+    }
+    return -1;
+  }
+  const routing::CommandSpec* spec = routing::FindCommandByFullName(name);
+  if (spec == nullptr) return -1;  // internal commands (TESSERA.*) name no user key
+  absl::StatusOr<std::vector<size_t>> keys =
+      routing::GetKeys(*spec, absl::MakeConstSpan(argv.data(), argv.size()));
+  if (!keys.ok()) return -1;
+  for (size_t k : *keys) {
+    const int slot = routing::SlotForKey(argv[k]);
+    if (fence[static_cast<size_t>(slot)]) return slot;
+  }
+  return -1;
+}
+
+std::string FencedSlotError(int slot) {
+  return absl::StrCat("TRYAGAIN slot ", slot,
+                      " has been given to another group; retry with the new routing table");
+}
 
 std::string EncodeRoutingTable(const routing::RoutingTable& table) {
   const std::vector<routing::SlotRange> ranges = table.Ranges();

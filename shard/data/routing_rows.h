@@ -5,8 +5,14 @@
 //   version u64 ‖ range_count u32 ‖ { first u16 ‖ last u16 ‖ group u64 }*
 // Ranges are sorted, disjoint and cover every slot (routing::RoutingTable::FromRanges).
 // FLUSHDB/FLUSHALL, KEYS and SCAN walk only metadata rows ('M'): the row is invisible to them.
+//
+// Every group may also hold a slot fence, gid ‖ 'R' ‖ "fence" → a 2048-byte bitmap (bit s of
+// byte s/8, most significant first): the slots it has given away. A group never serves a key
+// of a fenced slot, so a client routing with an older table cannot write a key the slot's new
+// group will never see, nor read a stale one.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -32,6 +38,23 @@ inline constexpr std::string_view kRoutingGetCommand = "tessera.routing.get";
 // Read. TESSERA.SLOTKEYS <first> <last>: how many live keys of the group it runs in hash to
 // slots [first, last]. Walks every key of the group (an admin check, not a hot path).
 inline constexpr std::string_view kSlotKeysCommand = "tessera.slotkeys";
+
+// Replicated, in a group giving slots away. TESSERA.SLOTS.RELEASE <first> <last>: when the
+// group holds no live key in slots [first, last], fences them in the same entry. Reply: how
+// many keys it found; 0 means the slots are fenced (any other count changes nothing).
+inline constexpr std::string_view kSlotsReleaseCommand = "tessera.slots.release";
+// Replicated, in the group receiving slots. TESSERA.SLOTS.ACQUIRE <first> <last>: lifts the
+// fence of slots [first, last] (if any). Reply: OK.
+inline constexpr std::string_view kSlotsAcquireCommand = "tessera.slots.acquire";
+
+using SlotFence = std::bitset<routing::kSlotCount>;
+// The group's fence (none fenced when the row is absent); DATA_LOSS on a malformed row.
+absl::StatusOr<SlotFence> LoadSlotFence(const ExecContext& ctx);
+// The first slot in `fence` of a key `argv` names (key specs of the command table, the inner
+// commands of a transaction), or -1. Keyless and internal commands name none.
+int FencedSlotOf(const SlotFence& fence, std::span<const std::string_view> argv);
+// The reply to a command refused by the fence: TRYAGAIN, so it is retried with a newer table.
+std::string FencedSlotError(int slot);
 
 std::span<const DataCommand> RoutingCommands();
 

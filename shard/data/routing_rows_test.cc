@@ -9,6 +9,8 @@
 #include "gtest/gtest.h"
 #include "routing/slot.h"
 #include "shard/data/data_testing.h"
+#include "shard/data/transaction.h"
+#include "shard/kv/kv_state_machine.h"
 
 namespace tessera::shard::data {
 namespace {
@@ -112,6 +114,44 @@ TEST_F(RoutingCommandsTest, SlotKeysCountsLiveKeysInTheRange) {
   EXPECT_EQ(Run({"tessera.slotkeys", "0", "16383"}), Int(2));
   EXPECT_EQ(Run({"tessera.slotkeys", "5", "4"}),
             Err("ERR usage: tessera.slotkeys <first> <last> (0 <= first <= last < 16384)"));
+}
+
+TEST_F(RoutingCommandsTest, ReleaseFencesOnlyEmptySlotsAndAcquireLiftsTheFence) {
+  const std::string foo = std::to_string(routing::SlotForKey("foo"));  // 12182
+  const int bar = routing::SlotForKey("bar");                          // 5061
+  EXPECT_EQ(Run({"set", "foo", "1"}), kOk);
+  // A slot holding a key is not released, and nothing is fenced.
+  EXPECT_EQ(Run({"tessera.slots.release", foo, foo}), Int(1));
+  absl::StatusOr<SlotFence> fence = LoadSlotFence(Context(nullptr));
+  ASSERT_TRUE(fence.ok()) << fence.status();
+  EXPECT_TRUE(fence->none());
+  EXPECT_EQ(Run({"del", "foo"}), Int(1));
+  EXPECT_EQ(Run({"tessera.slots.release", foo, foo}), Int(0));
+  EXPECT_EQ(Run({"tessera.slots.release", "5000", "5100"}), Int(0));
+  fence = LoadSlotFence(Context(nullptr));
+  ASSERT_TRUE(fence.ok());
+  EXPECT_EQ(fence->count(), 102u);
+  // Commands naming a key of a fenced slot, also inside a transaction; keyless ones do not.
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(FencedSlotOf(*fence, V{"SET", "foo", "2"}), std::stoi(foo));
+  EXPECT_EQ(FencedSlotOf(*fence, V{"mget", "a{x}", "bar"}), bar);
+  EXPECT_EQ(FencedSlotOf(*fence, V{"GET", "a"}), -1);  // slot 15495
+  EXPECT_EQ(FencedSlotOf(*fence, V{"DBSIZE"}), -1);
+  EXPECT_EQ(FencedSlotOf(*fence, V{"tessera.slotkeys", "0", "1"}), -1);
+  const std::string blob = EncodeCommand(V{"SET", "x{foo}", "1"});
+  EXPECT_EQ(FencedSlotOf(*fence, V{kExecCommand, blob}), std::stoi(foo));
+  EXPECT_EQ(FencedSlotError(7).substr(0, 16), "TRYAGAIN slot 7 ");
+  // ACQUIRE lifts part of it, then all of it (the row goes away).
+  EXPECT_EQ(Run({"tessera.slots.acquire", "5000", "5100"}), kOk);
+  fence = LoadSlotFence(Context(nullptr));
+  ASSERT_TRUE(fence.ok());
+  EXPECT_EQ(fence->count(), 1u);
+  EXPECT_EQ(Run({"tessera.slots.acquire", foo, foo}), kOk);
+  fence = LoadSlotFence(Context(nullptr));
+  ASSERT_TRUE(fence.ok());
+  EXPECT_TRUE(fence->none());
+  EXPECT_EQ(Run({"tessera.slots.release", "9", "2"}),
+            Err("ERR usage: tessera.slots.release <first> <last> (0 <= first <= last < 16384)"));
 }
 
 }  // namespace

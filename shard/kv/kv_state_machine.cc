@@ -137,6 +137,7 @@ absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(
     sm->clock_[gid] = std::make_unique<std::atomic<uint64_t>>(
         s.ok() && ceiling.size() == 8 ? DecodeU64BE(ceiling) : 0);
     sm->RefreshWatchRows(gid);
+    sm->RefreshSlotFence(data::ExecContext{engine, gid, nullptr, 0, 0});
   }
   return sm;
 }
@@ -155,6 +156,7 @@ void KvStateMachine::AdvanceApplied(GroupId gid, uint64_t index) {
   uint64_t& applied = applied_[gid];
   if (index > applied) applied = index;
   RefreshWatchRows(gid);  // a restored snapshot brings its own watch rows
+  RefreshSlotFence(data::ExecContext{engine_, gid, nullptr, 0, 0});  // ... and slot fence
   // ... and its own raft-envelope cutover (assigned from the snapshot header).
   if (encryption_ != nullptr) {
     if (absl::Status s = encryption_->RefreshRaftCutover(gid); !s.ok()) {
@@ -167,6 +169,30 @@ void KvStateMachine::RefreshWatchRows(GroupId gid) {
   absl::StatusOr<bool> has = data::GroupHasWatchRows(engine_, gid);
   // Unknown counts as present: stamping rows that do not exist only costs lookups.
   watch_rows_[gid] = !has.ok() || *has;
+}
+
+void KvStateMachine::RefreshSlotFence(const data::ExecContext& ctx) {
+  absl::StatusOr<data::SlotFence> fence = data::LoadSlotFence(ctx);
+  if (!fence.ok()) {
+    // A fence that cannot be read fails closed: every slot of the group is refused.
+    spdlog::error("group {}: slot fence: {}; refusing every key until it reads", ctx.gid,
+                  fence.status().ToString());
+    fence = data::SlotFence().set();
+  }
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  if (fence->none()) {
+    fences_.erase(ctx.gid);
+  } else {
+    fences_[ctx.gid] = *fence;
+  }
+  fenced_groups_.store(fences_.size(), std::memory_order_release);
+}
+
+int KvStateMachine::FencedSlot(GroupId gid, std::span<const std::string_view> argv) const {
+  if (fenced_groups_.load(std::memory_order_acquire) == 0) return -1;
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  auto it = fences_.find(gid);
+  return it == fences_.end() ? -1 : data::FencedSlotOf(it->second, argv);
 }
 
 void KvStateMachine::AdvanceClockCeiling(GroupId gid, uint64_t ms) {
@@ -239,11 +265,19 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
               absl::StrCat("not a replicated command: ",
                            absl::CEscape(absl::string_view((*argv)[0].data(), (*argv)[0].size()))));
           out_reply.Error("ERR unknown command at apply");
+        } else if (const int fenced = FencedSlot(gid, *argv); fenced >= 0) {
+          // Proposed with a routing table older than the slot's reassignment: a no-op, which
+          // the client retries with the new table (the same decision on every replica).
+          out_reply.Error(data::FencedSlotError(fenced));
         } else {
           data::ExecContext ctx{engine_, gid, &batch, now, entry.index};
           if (absl::Status s = command->handler(ctx, *argv, out_reply); !s.ok()) return s;
           bool& watched = watch_rows_[gid];
           if (command->name == data::kWatchCommand) watched = true;
+          if (command->name == data::kSlotsReleaseCommand ||
+              command->name == data::kSlotsAcquireCommand) {
+            RefreshSlotFence(ctx);  // through the batch: later entries of it see the change
+          }
           if (watched) {
             if (absl::Status s = data::StampWatchedKeys(ctx, *argv); !s.ok()) return s;
           }
@@ -263,6 +297,10 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
 absl::Status KvStateMachine::ExecuteRead(GroupId gid, const data::DataCommand& command,
                                          std::span<const std::string_view> argv,
                                          data::Reply& reply) const {
+  if (const int fenced = FencedSlot(gid, argv); fenced >= 0) {
+    reply.Error(data::FencedSlotError(fenced));
+    return absl::OkStatus();
+  }
   data::ExecContext ctx{engine_, gid, nullptr, std::max(WallClockMs(), clock_ceiling_ms(gid)), 0};
   return command.handler(ctx, argv, reply);
 }

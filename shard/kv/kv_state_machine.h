@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +27,7 @@
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "shard/data/commands.h"
 #include "shard/data/reply.h"
+#include "shard/data/routing_rows.h"
 #include "shard/storage/engine.h"
 
 namespace tessera::shard {
@@ -126,9 +128,19 @@ class KvStateMachine {
   encryption::EncryptionApplier* encryption_ = nullptr;  // not owned
   // Whether the group may hold watch rows (data/watch.h); when not, applies skip stamping.
   void RefreshWatchRows(GroupId gid);
+  // Reloads the group's slot fence (data/routing_rows.h) from `ctx` (the apply batch over the
+  // database, or the database).
+  void RefreshSlotFence(const data::ExecContext& ctx);
+  // The fenced slot of a key `argv` names in group `gid`, or -1 (any thread).
+  int FencedSlot(GroupId gid, std::span<const std::string_view> argv) const;
 
   absl::flat_hash_map<GroupId, uint64_t> applied_;  // driver thread only
   absl::flat_hash_map<GroupId, bool> watch_rows_;   // driver thread only
+  // Slot fences of the groups that have one: written by the driver thread, read by the
+  // listener threads' reads; fenced_groups_ lets the common case skip the lock.
+  mutable std::mutex fence_mu_;
+  absl::flat_hash_map<GroupId, data::SlotFence> fences_;
+  std::atomic<size_t> fenced_groups_{0};
   // Clock ceilings: the map is fixed at Open, the values are atomics.
   absl::flat_hash_map<GroupId, std::unique_ptr<std::atomic<uint64_t>>> clock_;
 };

@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
+#include "routing/slot.h"
 #include "shard/data/resp_reply.h"
 #include "shard/storage/keys.h"
 #include "shard/storage/storage_testing.h"
@@ -154,6 +155,50 @@ TEST(KvStateMachineTest, ClockNeverGoesBackwardsAcrossLeaders) {
                         MetaKey(5, meta::kClockCeilingMs), &ceiling)
                   .ok());
   EXPECT_EQ(DecodeU64BE(ceiling), kT0 + 10'000);
+}
+
+TEST(KvStateMachineTest, FencedSlotsRefuseWritesAndReadsOnEveryReplicaUntilAcquired) {
+  storage_testing::TempDir dir;
+  auto engine = StorageEngine::Open(dir.path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok());
+  auto sm = KvStateMachine::Open(engine->get(), {5});
+  ASSERT_TRUE(sm.ok());
+  const std::string slot = std::to_string(routing::SlotForKey("foo"));
+  uint64_t index = 0;
+  // Applies one command entry and returns its reply.
+  auto apply = [&](std::vector<std::string_view> argv) {
+    rocksdb::WriteBatchWithIndex batch;
+    std::string reply;
+    data::RespReply writer(2, &reply);
+    ++index;
+    auto a = (*sm)->StageApply(batch, 5, Normal(index, Payload(index, kT0, EncodeCommand(argv))),
+                               &writer);
+    EXPECT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE((*engine)->Write(*batch.GetWriteBatch(), false).ok());
+    return reply;
+  };
+  auto read = [&](std::vector<std::string_view> argv) {
+    std::string reply;
+    data::RespReply writer(2, &reply);
+    const data::DataCommand* get = data::FindDataCommand("get");
+    EXPECT_TRUE((*sm)->ExecuteRead(5, *get, argv, writer).ok());
+    return reply;
+  };
+  EXPECT_EQ(apply({"SET", "bar", "1"}), "+OK\r\n");
+  EXPECT_EQ(apply({"tessera.slots.release", slot, slot}), ":0\r\n");
+  // A writer with the old table: its SET is a no-op with TRYAGAIN, its GET too.
+  const std::string refused = apply({"SET", "foo", "late"});
+  EXPECT_EQ(refused.substr(0, 9), "-TRYAGAIN") << refused;
+  EXPECT_EQ(read({"GET", "foo"}).substr(0, 9), "-TRYAGAIN");
+  EXPECT_EQ(read({"GET", "bar"}), "$1\r\n1\r\n");  // other slots are served
+  // The fence survives a reopen (it is a row of the group).
+  sm->reset();
+  sm = KvStateMachine::Open(engine->get(), {5});
+  ASSERT_TRUE(sm.ok());
+  EXPECT_EQ(apply({"SET", "foo", "later"}).substr(0, 9), "-TRYAGAIN");
+  EXPECT_EQ(apply({"tessera.slots.acquire", slot, slot}), "+OK\r\n");
+  EXPECT_EQ(apply({"SET", "foo", "mine"}), "+OK\r\n");
+  EXPECT_EQ(read({"GET", "foo"}), "$4\r\nmine\r\n");
 }
 
 }  // namespace

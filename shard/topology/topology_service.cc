@@ -302,15 +302,25 @@ grpc::Status TopologyService::RequireLeader(grpc::ServerContext* context, Driver
 }
 
 absl::StatusOr<uint64_t> TopologyService::CountKeys(grpc::ServerContext* context, Driver* driver,
-                                                    GroupId gid, uint32_t first,
-                                                    uint32_t last) const {
+                                                    GroupId gid, uint32_t first, uint32_t last,
+                                                    SlotFenceOp op) const {
   const std::string first_text = absl::StrCat(first), last_text = absl::StrCat(last);
   absl::StatusOr<GroupStatus> st = driver->Status(gid);
   if (!st.ok()) return st.status();
   if (st->role == raft::Role::kLeader) {
-    if (absl::Status s = ReadBarrier(driver, gid, options_.admin_timeout); !s.ok()) return s;
-    absl::StatusOr<std::string> reply =
-        ReadCommand(driver->kv(), gid, {data::kSlotKeysCommand, first_text, last_text});
+    absl::StatusOr<std::string> reply;
+    if (op == tv1::CountSlotKeysRequest::RELEASE) {
+      // Counted and fenced in one entry of the group: no write can land in between.
+      reply = ProposeCommand(driver, gid, {data::kSlotsReleaseCommand, first_text, last_text},
+                             options_.admin_timeout);
+    } else if (op == tv1::CountSlotKeysRequest::ACQUIRE) {
+      reply = ProposeCommand(driver, gid, {data::kSlotsAcquireCommand, first_text, last_text},
+                             options_.admin_timeout);
+      if (reply.ok() && *reply == "+OK\r\n") return 0;
+    } else {
+      if (absl::Status s = ReadBarrier(driver, gid, options_.admin_timeout); !s.ok()) return s;
+      reply = ReadCommand(driver->kv(), gid, {data::kSlotKeysCommand, first_text, last_text});
+    }
     if (!reply.ok()) return reply.status();
     absl::StatusOr<int64_t> n = IntegerReply(*reply);
     if (!n.ok()) return n.status();
@@ -339,6 +349,7 @@ absl::StatusOr<uint64_t> TopologyService::CountKeys(grpc::ServerContext* context
   request.set_group_id(gid);
   request.set_first(first);
   request.set_last(last);
+  request.set_fence(op);
   tv1::CountSlotKeysResponse response;
   grpc::Status s = stub->CountSlotKeys(&client, request, &response);
   if (!s.ok()) {
@@ -358,8 +369,8 @@ grpc::Status TopologyService::CountSlotKeys(grpc::ServerContext* context,
                         "slots must be 0 <= first <= last < 16384");
   }
   if (grpc::Status s = RequireLeader(context, driver, request->group_id()); !s.ok()) return s;
-  absl::StatusOr<uint64_t> n =
-      CountKeys(context, driver, request->group_id(), request->first(), request->last());
+  absl::StatusOr<uint64_t> n = CountKeys(context, driver, request->group_id(), request->first(),
+                                         request->last(), request->fence());
   if (!n.ok()) return FromAbsl(n.status());
   response->set_keys(*n);
   return grpc::Status::OK;
@@ -405,7 +416,9 @@ grpc::Status TopologyService::AssignSlots(grpc::ServerContext* context,
                                      ", not ", request->expected_version()));
   }
   // Live migration comes later: every other group owning part of the range must hold no key
-  // there, counted on its leader after a read barrier.
+  // there. Each releases the range in one entry that counts and, when empty, fences it: a
+  // client still routing with the old table can then never land a key there that the new
+  // owner would not see (it gets TRYAGAIN and retries with the new table).
   std::vector<GroupId> sources;
   for (uint32_t slot = first; slot <= last; ++slot) {
     const GroupId g = stored->GroupForSlot(static_cast<int>(slot));
@@ -413,16 +426,42 @@ grpc::Status TopologyService::AssignSlots(grpc::ServerContext* context,
       sources.push_back(g);
     }
   }
+  // A refusal after some sources released gives them their slots back: the table still
+  // names them.
+  std::vector<GroupId> released;
+  auto undo = [&] {
+    for (GroupId g : released) {
+      absl::StatusOr<uint64_t> lifted =
+          CountKeys(context, driver, g, first, last, tv1::CountSlotKeysRequest::ACQUIRE);
+      if (!lifted.ok()) {
+        spdlog::error("topology: slots {}-{} stay fenced in group {} ({}); assign them again",
+                      first, last, g, lifted.status().ToString());
+      }
+    }
+  };
   for (GroupId g : sources) {
-    absl::StatusOr<uint64_t> keys = CountKeys(context, driver, g, first, last);
-    if (!keys.ok()) return FromAbsl(keys.status());
+    absl::StatusOr<uint64_t> keys =
+        CountKeys(context, driver, g, first, last, tv1::CountSlotKeysRequest::RELEASE);
+    if (!keys.ok()) {
+      undo();
+      return FromAbsl(keys.status());
+    }
     if (*keys > 0) {
+      undo();
       return grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
           absl::StrCat("slots ", first, "-", last, " hold ", *keys, " key(s) in group ", g,
                        "; only empty slots can be reassigned (live migration is not supported "
                        "yet)"));
     }
+    released.push_back(g);
+  }
+  // The target serves the range from now on (it may have given it away before).
+  if (absl::StatusOr<uint64_t> lifted =
+          CountKeys(context, driver, target, first, last, tv1::CountSlotKeysRequest::ACQUIRE);
+      !lifted.ok()) {
+    undo();
+    return FromAbsl(lifted.status());
   }
   const std::string version = absl::StrCat(stored->version());
   const std::string first_text = absl::StrCat(first), last_text = absl::StrCat(last),
@@ -431,9 +470,14 @@ grpc::Status TopologyService::AssignSlots(grpc::ServerContext* context,
       ProposeCommand(driver, default_group,
                      {data::kRoutingAssignCommand, version, first_text, last_text, group_text},
                      options_.admin_timeout);
+  // An unknown outcome (a timeout) leaves the sources fenced: the change may have committed,
+  // and unfencing them could let a stale writer in. Assigning the range again finishes it.
   if (!reply.ok()) return FromAbsl(reply.status());
   absl::StatusOr<int64_t> next = IntegerReply(*reply);
-  if (!next.ok()) return Failed(grpc::StatusCode::ABORTED, next.status());
+  if (!next.ok()) {
+    undo();  // refused at apply (a concurrent change): the table still names the sources
+    return Failed(grpc::StatusCode::ABORTED, next.status());
+  }
   absl::StatusOr<routing::RoutingTable> table =
       data::AssignSlots(*stored, static_cast<int>(first), static_cast<int>(last), target);
   if (!table.ok()) return FromAbsl(table.status());

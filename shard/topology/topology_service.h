@@ -102,9 +102,11 @@ class TopologyService final : public topology::v1::Topology::Service {
   // OK when this node leads `gid`; otherwise FAILED_PRECONDITION naming the leader's raft
   // listener for `gid` in the x-tessera-leader-address trailer.
   grpc::Status RequireLeader(grpc::ServerContext* context, Driver* driver, GroupId gid) const;
-  // Keys of `gid` in slots [first, last]: here when this node leads `gid`, else on its leader.
+  // Keys of `gid` in slots [first, last]: here when this node leads `gid`, else on its leader;
+  // with `op` RELEASE or ACQUIRE also fences or unfences them (proto/topology.proto).
+  using SlotFenceOp = topology::v1::CountSlotKeysRequest::Fence;
   absl::StatusOr<uint64_t> CountKeys(grpc::ServerContext* context, Driver* driver, GroupId gid,
-                                     uint32_t first, uint32_t last) const;
+                                     uint32_t first, uint32_t last, SlotFenceOp op) const;
   absl::StatusOr<topology::v1::TopologySnapshot> Snapshot() const;
 
   const TopologyOptions options_;

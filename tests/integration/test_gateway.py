@@ -541,7 +541,8 @@ def slots_cli(listener, *args):
 def test_slot_range_reassignment_needs_an_empty_range_and_every_replica_agrees(cluster, gateway):
     """The routing table lives in the default group: `tessera-admin slots assign` refuses a
     range that still holds keys, then moves an emptied range to the other group; every shard
-    serves the same new version, the gateway follows, and the key goes to its new group."""
+    serves the same new version, the gateway follows, and the key goes to its new group; moved
+    back, the first group serves it again."""
     import json
     from test_shard_cluster import crc16_slot
     c = gateway.client()
@@ -585,6 +586,18 @@ def test_slot_range_reassignment_needs_an_empty_range_and_every_replica_agrees(c
         follower.client().get(key)
     status, body = gateway.http("/metrics")
     assert "tessera_gateway_topology_version 2" in body
+    # Group 1 fenced the slot when it gave it away (a writer with the old table gets TRYAGAIN,
+    # tested at apply in KvStateMachineTest); moving it back lifts that fence: group 1 serves
+    # the key again.
+    assert c.delete(key) == 1
+    code, out, err = slots_cli(listeners[1], "assign", str(slot), str(slot), "1")
+    assert code == 0, err
+    wait_for(lambda: c.info("cluster")["routing_table_version"] == 3, 15,
+             "the gateway on version 3")
+    assert c.set(key, "back") is True
+    leaders = wait_leaders(cluster, 15)
+    assert key in leaders[1].client().execute_command("TESSERA.INGROUP", 1, "KEYS", "*")
+    assert c.get(key) == "back"
 
 
 def test_retry_budget_exhaustion_is_an_error_and_counted(cluster, tmp_path):
