@@ -77,10 +77,19 @@ def log(msg):
 
 # --- processes ----------------------------------------------------------------------------------
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port not handed out before in this run (the kernel may return the same
+    ephemeral port twice once the probing socket is closed)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def port_free(port):
@@ -94,8 +103,10 @@ def port_free(port):
 
 def free_base(width=40):
     """A base B with B..B+width-1 all free (tessera-local --port-base)."""
-    for base in range(31000, 60000, width + 10):
-        if all(port_free(p) for p in range(base, base + width)):
+    for base in range(20000, 32000, width + 10):  # below the kernel's ephemeral range
+        block = range(base, base + width)
+        if not _GIVEN_PORTS.intersection(block) and all(port_free(p) for p in block):
+            _GIVEN_PORTS.update(block)
             return base
     raise Abort("no free block of ports for tessera-local")
 
@@ -791,7 +802,7 @@ def start_multi_group(procs, bin_dir, groups, nodes=3):
                                         for i in range(1, nodes + 1)) for g in gids)
     rmap = ",".join(f"127.0.0.1:{raft[(i, g)]}=127.0.0.1:{redis_ports[i]}"
                     for i in range(1, nodes + 1) for g in gids)
-    pids = {}
+    pids, started = {}, []
     for i in range(1, nodes + 1):
         p = procs.start(f"idle-n{i}", [
             bin_, "--raftId", f"n{i}",
@@ -801,8 +812,11 @@ def start_multi_group(procs, bin_dir, groups, nodes=3):
             "--redisAddress", f"127.0.0.1:{redis_ports[i]}",
             "--metricsAddress", f"127.0.0.1:{free_port()}"])
         pids[f"n{i}"] = p.pid
+        started.append(p)
 
     def all_led():
+        if any(p.poll() is not None for p in started):
+            raise Abort(f"a {groups}-group shard exited; see idle-n*.log in {procs.root}")
         led = set()
         for i in range(1, nodes + 1):
             for g, f in info_groups(info_text(redis_ports[i])).items():
@@ -919,7 +933,7 @@ def render(results):
             ["", "skip path", "forced full restore", "full / skip"],
             [["restart to serving, s", f"{rm['skip_median']:.2f}", f"{rm['full_median']:.2f}",
               f"{rm['full_median'] / rm['skip_median']:.1f}"],
-             ["cold-start decision logged after, s",
+             ["cold start done (decision logged), s after spawn",
               f"{statistics.median(sd):.2f}" if sd else "—",
               f"{statistics.median(fd):.2f}" if fd else "—", ""],
              ["every run, s", ", ".join(f"{x:.2f}" for x in rm["skip_s"]),
