@@ -75,7 +75,7 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-# --- processes ----------------------------------------------------------------------------------
+# --- processes -----------------------------------------------------------------------------------
 
 _GIVEN_PORTS = set()
 
@@ -167,7 +167,7 @@ def local_tool():
     return os.path.join(ROOT, "tools", "local", "tessera-local")
 
 
-# --- a minimal RESP client (the same cost model for every target) ----------------------------------
+# --- a minimal RESP client (the same cost model for every target) --------------------------------
 
 class RespError(Exception):
     pass
@@ -406,7 +406,7 @@ def start_etcd(procs, n=3):
     return client, endpoints
 
 
-# --- the redis-benchmark matrix ----------------------------------------------------------------
+# --- the redis-benchmark matrix ------------------------------------------------------------------
 
 def pipeline(port, commands, window=500, timeout=120):
     """Sends encoded commands `window` at a time, reading every reply; fails on an error reply.
@@ -646,7 +646,7 @@ def run_kv(args, etcd_ports, tessera_port, endpoints):
     return kv, perf
 
 
-# --- restart, memory ----------------------------------------------------------------------------
+# --- restart, memory -----------------------------------------------------------------------------
 
 def load_keys(port, keys, size, batch=1000):
     """MSET batches of `batch` keys k:%09d, piped (one Raft entry per MSET on a shard)."""
@@ -700,7 +700,8 @@ def restart_to_serving(shard, probe_key, probe_value, timeout):
     decided = None
     with open(shard.logpath, errors="replace") as f:
         for line in f:
-            m = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\].*restore_snapshot_state", line)
+            m = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]"
+                         r".*restore_snapshot_state", line)
             if m:
                 ts = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
                 if ts >= wall0 - datetime.timedelta(milliseconds=5):
@@ -791,7 +792,7 @@ def run_restart_memory(args, procs, bin_dir):
         "redis_rss_kib": [r0, r1], "redis_used_memory": used}
 
 
-# --- idle CPU --------------------------------------------------------------------------------------
+# --- idle CPU ------------------------------------------------------------------------------------
 
 def start_multi_group(procs, bin_dir, groups, nodes=3):
     bin_ = os.path.join(bin_dir, "tessera-shard")
@@ -838,7 +839,7 @@ def sample_cpu(pids, seconds):
                 "pct": 100 * (after[k] - before[k]) / wall} for k in pids}
 
 
-# --- the document ---------------------------------------------------------------------------------
+# --- the document --------------------------------------------------------------------------------
 
 def render(results):
     m = results["machine"]
@@ -851,12 +852,14 @@ def render(results):
                  f"{'; ' + results['note'] if results.get('note') else ''}.")
     if results["matrix"]:
         lines.append("")
-        lines.append(f"Every process (servers, proxies, clients) shares the same cores. Each cell is "
-                     f"one `redis-benchmark -t <test> -c <c> -P <P> -d <size> -r {KEYSPACE} --csv` "
+        lines.append(f"Every process (servers, proxies, clients) shares the same cores. Each cell "
+                     f"is one `redis-benchmark -t <test> -c <c> -P <P> -d <size> "
+                     f"-r {KEYSPACE} --csv` "
                      f"sized to last about {results['cell_seconds']} s; targets are interleaved "
                      f"within each cell and rotated between rounds; the figures are the median of "
                      f"{results['rounds']} rounds, each metric separately. GET reads keys a fill "
-                     f"wrote before (value of the cell's size). Tessera: `tools/local/tessera-local` "
+                     f"wrote before (value of the cell's size). Tessera: "
+                     f"`tools/local/tessera-local` "
                      f"(3 shards × 2 groups, gateway `--threads 2`); a write is committed on a "
                      f"majority with fsync. Ratios are Tessera's throughput over the peer's.")
         lines.append("")
@@ -883,8 +886,8 @@ def render(results):
                      "connection) doing etcd v3 `put`/`range` through etcd's JSON gateway "
                      "(`/v3/kv/put`, `/v3/kv/range`, linearizable) spread over the 3 members, "
                      "and `SET`/`GET` against the Tessera gateway; 16 B values, random keys of "
-                     f"{KV_KEYS}, all written before. The client itself is a limit (it shares the cores and the "
-                     "interpreter lock), the same for both.")
+                     f"{KV_KEYS}, all written before. The client itself is a limit (it shares "
+                     "the cores and the interpreter lock), the same for both.")
         lines.append("")
         rows = []
         for key in sorted(kv, key=lambda k: (k.split("|")[0] != "put", int(k.split("|")[1][1:]))):
@@ -972,7 +975,7 @@ def render(results):
     return "\n".join(lines) + "\n"
 
 
-# --- main ------------------------------------------------------------------------------------------
+# --- main ----------------------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser(

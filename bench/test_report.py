@@ -82,7 +82,8 @@ def test_matrix_table_rows_ratios_and_order():
     # SET sorts before GET (test order of the suite), whatever the dict order.
     assert lines[2] == ("| SET | 50 | 16 | 1 KiB | 200,000 | 20,000 | 1.00 / 3.00 | "
                         "30.00 / 150 | 0.10 |")
-    assert lines[3] == "| GET | 50 | 1 | 16 B | 100,000 | 50,000 | 0.40 / 1.00 | 0.80 / 2.50 | 0.50 |"
+    assert lines[3] == ("| GET | 50 | 1 | 16 B | 100,000 | 50,000 | 0.40 / 1.00 | 0.80 / 2.50 | "
+                        "0.50 |")
 
 
 def test_matrix_table_marks_missing_target():
