@@ -35,6 +35,7 @@ import argparse
 import base64
 import datetime
 import json
+import math
 import os
 import platform
 import random
@@ -451,22 +452,26 @@ class Matrix:
         self.errors = []
 
     def cell_once(self, name, port, cell):
+        """One run of `cell` sized to last about --cell-seconds: the last run's rate sizes -n; a
+        first run starts with a probe small enough for the slowest target and grows."""
         test, c, p, d = report.split_cell_key(cell)
         seconds = self.args.cell_seconds
-        floor = max(c * p * 2, 50)
-        cap = 5_000_000
+        floor, cap = max(c * p * 2, 100), 5_000_000
         tmo = max(60, seconds * 30)
         est = self.estimate.get((name, cell))
-        if est is None:  # a probe sized for a slow target, kept when it already took long
-            n = max(c * p * 2, 100)
+        n = floor if est is None else min(cap, max(floor, int(est * seconds)))
+        for _ in range(5):
             res, elapsed = redis_benchmark(port, test, n, c, p, d, tmo)
-            self.estimate[(name, cell)] = res["rps"]
-            if elapsed >= seconds * 0.6:
-                return res
-            est = res["rps"]
-        n = min(cap, max(floor, int(est * seconds)))
-        res, _ = redis_benchmark(port, test, n, c, p, d, tmo)
-        self.estimate[(name, cell)] = res["rps"]
+            finite = math.isfinite(res["rps"]) and res["rps"] > 0
+            if finite:
+                self.estimate[(name, cell)] = res["rps"]
+                if elapsed >= seconds * 0.6 or n >= cap:
+                    return res
+            # redis-benchmark reports inf for a run shorter than its millisecond clock.
+            grown = int(res["rps"] * seconds * 1.1) if finite else n * 10
+            n = min(cap, max(floor, grown, n + 1))
+        if not finite:
+            raise ValueError(f"no finite rate after growing -n to {n}")
         return res
 
     def run(self, cells, rounds):
