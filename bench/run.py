@@ -482,12 +482,17 @@ class Matrix:
                 test, _, _, _ = report.split_cell_key(cell)
                 k = (r + i) % len(self.targets)
                 for name, port in self.targets[k:] + self.targets[:k]:
-                    try:
-                        res = self.cell_once(name, port, cell)
-                        self.runs.setdefault(cell, {}).setdefault(name, []).append(res)
-                    except (ValueError, subprocess.TimeoutExpired) as e:
-                        self.errors.append(f"{name} {cell} round {r + 1}: {e}")
-                        log(f"  {name} {cell}: {e}")
+                    for attempt in (1, 2):  # one retry: a lone disconnect is not a result
+                        try:
+                            res = self.cell_once(name, port, cell)
+                            self.runs.setdefault(cell, {}).setdefault(name, []).append(res)
+                            break
+                        except (ValueError, subprocess.TimeoutExpired) as e:
+                            err = " ".join(str(e).split())
+                            log(f"  {name} {cell} attempt {attempt}: {err}")
+                            if attempt == 2:
+                                self.errors.append(f"{name} {cell} round {r + 1}: {err}")
+                            time.sleep(1)
                     done += 1
                     if test in ("LPUSH", "HSET"):  # keep the one list/hash from growing
                         for key in ("mylist", "myhash"):
@@ -933,7 +938,9 @@ def render(results):
                      f"stopped, `ldb ... --column_family=meta delete` removes the group's "
                      f"`applied_index`, so the cold-start gate reads it as absent and falls back "
                      f"(`missing_meta`), rewriting the group from the snapshot. "
-                     f"{len(rm['skip_s'])} restart(s) of each kind, alternating; medians.")
+                     f"{len(rm['skip_s'])} restart(s) of each kind, alternating; medians. `DBSIZE` "
+                     f"after the last full restore: {rm['dbsize_after']:,} (the keys plus the "
+                     f"`warm` and `filler` keys of the setup).")
         lines.append("")
         sd = [x for x in rm["skip_decided_s"] if x is not None]
         fd = [x for x in rm["full_decided_s"] if x is not None]
