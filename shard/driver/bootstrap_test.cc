@@ -93,7 +93,7 @@ TEST(BootstrapTest, WritesEverythingOnceAndNeverAgain) {
   EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u);
 }
 
-TEST(MembershipRestartTest, EditedListInBootstrapEraRejected) {
+TEST(BootstrapEraTest, EditedListIsRejectedByTheBootstrapRecord) {
   storage_testing::TempDir dir;
   auto engine = StorageEngine::Open(dir.path(), {});
   ASSERT_TRUE(engine.ok());
@@ -114,7 +114,7 @@ TEST(MembershipRestartTest, EditedListInBootstrapEraRejected) {
   EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u) << "nothing written";
 }
 
-TEST(MembershipRestartTest, OriginalListAfterMembershipChangeAccepted) {
+TEST(BootstrapEraTest, OriginalListAfterMembershipChangeAccepted) {
   storage_testing::TempDir dir;
   auto engine = StorageEngine::Open(dir.path(), {});
   ASSERT_TRUE(engine.ok());

@@ -235,11 +235,13 @@ class Cluster:
         return [n for n in self.nodes.values() if n.proc is not None and n.proc.poll() is None]
 
     def check_alive(self) -> list[str]:
-        """Nodes that exited on their own (a crash), with their exit codes."""
+        """Nodes that exited on their own (a crash), with their exit codes. Under the lock: a
+        node being killed on purpose (kill() reaps it, then clears proc) is not a crash."""
         dead = []
-        for n in self.nodes.values():
-            if n.proc is not None and n.proc.poll() is not None:
-                dead.append(f"{n.raft_id} exited with {n.proc.returncode}")
+        with self.lock:
+            for n in self.nodes.values():
+                if n.proc is not None and n.proc.poll() is not None:
+                    dead.append(f"{n.raft_id} exited with {n.proc.returncode}")
         return dead
 
     # ---- gateway ----
