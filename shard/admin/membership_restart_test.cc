@@ -188,5 +188,32 @@ TEST_F(MembershipRestartTest, ListenerMoveRejected) {
   EXPECT_TRUE((*engine)->Close().ok());
 }
 
+TEST_F(MembershipRestartTest, PartialBootstrapStateIsCorrupt) {
+  // Log entries without meta:initialized cannot come from a crash (bootstrap is one synced
+  // batch): such a group is refused, never bootstrapped over.
+  storage_testing::TempDir dir;
+  auto engine = StorageEngine::Open(dir.path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok());
+  StorageEngine* e = engine->get();
+  auto log = GroupLog::Load(e, kGroup);
+  ASSERT_TRUE(log.ok());
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE((*log)->StageAppend(batch, {raft::Entry{1, 1, raft::EntryType::kNormal, "x"}}).ok());
+  ASSERT_TRUE(e->Write(batch, true).ok());
+  DriverOptions o = cluster_->Options(cluster_->node(0));
+  LoopbackTransport transport(&cluster_->hub, DeriveNodeId("n9"), dir.path());
+  o.node_id = DeriveNodeId("n9");
+  auto driver = Driver::Open(e, &transport, o);
+  ASSERT_FALSE(driver.ok());
+  EXPECT_EQ(GetConfigErrc(driver.status()), ConfigErrc::kCorruptGroupState) << driver.status();
+  std::string initialized;
+  EXPECT_TRUE(e->db()
+                  ->Get(rocksdb::ReadOptions(), e->meta(), MetaKey(kGroup, meta::kInitialized),
+                        &initialized)
+                  .IsNotFound())
+      << "nothing written";
+  EXPECT_TRUE(e->Close().ok());
+}
+
 }  // namespace
 }  // namespace tessera::shard
