@@ -188,6 +188,26 @@ TEST_F(MembershipRestartTest, ListenerMoveRejected) {
   EXPECT_TRUE((*engine)->Close().ok());
 }
 
+TEST_F(MembershipRestartTest, UnlistedGroupStateRejected) {
+  // The node's data dir holds group 1, but it is restarted hosting group 2 only.
+  const int f = Follower();
+  WaitCaughtUp(f);
+  cluster_->Stop(f);
+  TestNode& n = cluster_->node(f);
+  auto engine = StorageEngine::Open(n.dir->path(), EngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  LoopbackTransport transport(&cluster_->hub, n.id, n.dir->path());
+  DriverOptions o = cluster_->Options(n);
+  o.bootstrap_lists.clear();
+  o.groups = {{2, "10.0.0.9:5052"}};
+  auto driver = Driver::Open(engine->get(), &transport, o);
+  ASSERT_FALSE(driver.ok());
+  EXPECT_EQ(GetConfigErrc(driver.status()), ConfigErrc::kUnlistedGroupState) << driver.status();
+  EXPECT_NE(std::string(driver.status().message()).find("group 1"), std::string::npos)
+      << driver.status();
+  EXPECT_TRUE((*engine)->Close().ok());
+}
+
 TEST_F(MembershipRestartTest, PartialBootstrapStateIsCorrupt) {
   // Log entries without meta:initialized cannot come from a crash (bootstrap is one synced
   // batch): such a group is refused, never bootstrapped over.
