@@ -117,8 +117,14 @@ int main(int argc, char** argv) {
                  rt.state->storage_envelope_active() ? "active" : "inactive");
   }
 
+  // One address book for the process: the transport records the Redis addresses peers
+  // announce; the Redis listener, Topology and RaftAdmin read it (members added at runtime are
+  // in no --raftRedisMap).
+  auto redis_addresses = std::make_shared<RedisAddressBook>(membership->redis_map);
   GrpcTransportOptions transport_options;
   transport_options.local_node = membership->node_id;
+  transport_options.redis_address = flags->redis_address;
+  transport_options.redis_addresses = redis_addresses;
   transport_options.listen_addresses = membership->groups;
   transport_options.data_dir = flags->data_dir;
   transport_options.max_snapshot_bytes = flags->raft_max_snapshot_bytes;
@@ -155,7 +161,7 @@ int main(int argc, char** argv) {
   admin_options.local_node = membership->node_id;
   admin_options.local_raft_id = membership->raft_id;
   admin_options.local_listeners = membership->groups;
-  admin_options.redis_map = membership->redis_map;
+  admin_options.redis_addresses = redis_addresses;
   admin_options.token = admin_token;
   for (const auto& [gid, address] : membership->groups) {
     admin_options.engines[gid] = (*driver)->Admin(gid);
@@ -196,6 +202,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<TopologyService>> topology_services;
   for (const auto& [gid, address] : membership->groups) {
     TopologyOptions topology_options = TopologyOptionsFromMembership(*membership);
+    topology_options.redis_addresses = redis_addresses;
     topology_options.admin_token = admin_token;
     topology_options.loopback_listener = IsLoopbackAddress(address);
     topology_services.push_back(std::make_unique<TopologyService>(std::move(topology_options)));
@@ -209,6 +216,7 @@ int main(int argc, char** argv) {
   RedisServerOptions redis_options =
       RedisServerOptionsFromMembership(*membership, flags->redis_address);
   redis_options.requirepass = flags->requirepass;
+  redis_options.redis_addresses = redis_addresses;
   RedisServer redis((*driver).get(), std::move(redis_options));
   if (absl::Status s = redis.Start(); !s.ok()) {
     spdlog::error("cannot serve Redis on {}: {}", flags->redis_address, Str(s));

@@ -201,9 +201,8 @@ v1::OverviewResponse AdminDirectory::Overview(const CallContext& ctx) {
     std::string errors;
     int answered = 0;
     for (const auto& [group, member] : t.listeners) {
-      if (node.redis_address().empty()) {
-        auto r = options_.redis_map.find(member.address);
-        if (r != options_.redis_map.end()) node.set_redis_address(r->second);
+      if (node.redis_address().empty() && options_.redis_addresses != nullptr) {
+        node.set_redis_address(options_.redis_addresses->Lookup(member.address));
       }
       v1::StatusResponse st;
       grpc::Status status;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "proto/raft_admin.grpc.pb.h"
 #include "shard/admin/raft_admin.h"
+#include "shard/membership/redis_address_book.h"
 
 namespace tessera::shard {
 
@@ -30,8 +31,9 @@ class AdminDirectory {
     std::string local_raft_id;
     std::map<uint64_t, RaftAdmin*> engines;           // hosted group -> engine
     std::map<uint64_t, std::string> local_listeners;  // hosted group -> this node's listener
-    std::map<std::string, std::string> redis_map;     // raft listener -> Redis address
-    std::string token;                                // sent to other members; empty = none
+    // Raft listener -> Redis address (--raftRedisMap, then announced); null: none known.
+    std::shared_ptr<const RedisAddressBook> redis_addresses;
+    std::string token;  // sent to other members; empty = none
     std::chrono::milliseconds overview_deadline{2000};
     size_t max_overview_nodes = 256;
   };

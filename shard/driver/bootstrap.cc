@@ -111,6 +111,7 @@ absl::StatusOr<ConfStateRecord> DecodeConfStateRecord(std::string_view bytes) {
   }
   record.conf_state.voters.assign(pb.voters().begin(), pb.voters().end());
   record.conf_state.learners.assign(pb.learners().begin(), pb.learners().end());
+  record.unknown_fields = !pb.GetReflection()->GetUnknownFields(pb).empty();
   return record;
 }
 

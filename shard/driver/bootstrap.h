@@ -20,6 +20,10 @@ namespace tessera::shard {
 struct ConfStateRecord {
   uint64_t index = 0;
   raft::ConfState conf_state;
+  // The stored protobuf carried fields this version does not know, such as etcd's
+  // voters_outgoing (3), learners_next (4) or auto_leave (5) of a joint configuration: never
+  // silently dropped, validate-on-open refuses the group (spec/membership.md §4 step 2).
+  bool unknown_fields = false;
 
   bool operator==(const ConfStateRecord&) const = default;
 };

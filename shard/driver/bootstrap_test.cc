@@ -2,6 +2,9 @@
 // conf_state record / conf-change context codecs.
 #include "shard/driver/bootstrap.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "shard/config/config_errc.h"
 #include "shard/membership/node_id.h"
@@ -93,7 +96,7 @@ TEST(BootstrapTest, WritesEverythingOnceAndNeverAgain) {
   EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u);
 }
 
-TEST(MembershipRestartTest, EditedListInBootstrapEraRejected) {
+TEST(BootstrapEraTest, EditedListIsRejectedByTheBootstrapRecord) {
   storage_testing::TempDir dir;
   auto engine = StorageEngine::Open(dir.path(), {});
   ASSERT_TRUE(engine.ok());
@@ -114,7 +117,7 @@ TEST(MembershipRestartTest, EditedListInBootstrapEraRejected) {
   EXPECT_EQ((*ReadConfStateRecord(e, 7))->conf_state.voters.size(), 3u) << "nothing written";
 }
 
-TEST(MembershipRestartTest, OriginalListAfterMembershipChangeAccepted) {
+TEST(BootstrapEraTest, OriginalListAfterMembershipChangeAccepted) {
   storage_testing::TempDir dir;
   auto engine = StorageEngine::Open(dir.path(), {});
   ASSERT_TRUE(engine.ok());
@@ -149,6 +152,36 @@ TEST(BootstrapTest, JoinerWithoutListAndCorruptState) {
   const std::vector<Server> list = ThreeVoters();
   auto outcome = BootstrapGroupIfNeeded(e, log->get(), 8, &list);
   EXPECT_EQ(GetConfigErrc(outcome.status()), ConfigErrc::kCorruptGroupState) << outcome.status();
+}
+
+TEST(BootstrapTest, BootstrapIsDeterministic) {
+  // Two nodes given the same list in different orders write byte-identical initial entries
+  // and hard state, so their log prefixes match.
+  std::vector<std::vector<std::string>> logs;
+  std::vector<raft::HardState> states;
+  for (bool reversed : {false, true}) {
+    storage_testing::TempDir dir;
+    auto engine = StorageEngine::Open(dir.path(), EngineOptions{});
+    ASSERT_TRUE(engine.ok());
+    std::vector<Server> list = ThreeVoters();
+    if (reversed) std::reverse(list.begin(), list.end());
+    auto log = GroupLog::Load(engine->get(), 7);
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE(BootstrapGroupIfNeeded(engine->get(), log->get(), 7, &list).ok());
+    auto entries = (*log)->Entries(1, (*log)->LastIndex() + 1, raft::kNoLimit);
+    ASSERT_TRUE(entries.ok());
+    std::vector<std::string> bytes;
+    for (const raft::Entry& e : *entries) {
+      bytes.push_back(
+          absl::StrCat(e.term, "/", e.index, "/", static_cast<int>(e.type), "/", e.data));
+    }
+    logs.push_back(std::move(bytes));
+    states.push_back((*log)->hard_state());
+    EXPECT_TRUE((*engine)->Close().ok());
+  }
+  ASSERT_EQ(logs[0].size(), 3u);
+  EXPECT_EQ(logs[0], logs[1]);
+  EXPECT_EQ(states[0], states[1]);
 }
 
 }  // namespace

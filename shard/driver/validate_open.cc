@@ -228,8 +228,15 @@ absl::Status ValidateGroupOnOpen(StorageEngine* engine, GroupId gid, raft::NodeI
   }
 
   // Step 2: raft::ConfState (and its protobuf) has no voters_outgoing, learners_next or
-  // auto_leave — the core does single-step changes only — so no joint-consensus marker can be
-  // present: satisfied by construction.
+  // auto_leave — the core does single-step changes only. A stored record that carries any field
+  // this version does not know may be such a marker: refused, never silently dropped.
+  if (cs->unknown_fields) {
+    return Mismatch(gid, absl::StrCat("meta:conf_state at index ", cs->index,
+                                      " carries fields this version does not know (a "
+                                      "joint-consensus voters_outgoing, learners_next or "
+                                      "auto_leave?); only single-step configurations are "
+                                      "supported"));
+  }
 
   PeersById by_id;
   for (const Server& s : peers->peers) by_id.emplace(s.node_id, &s);

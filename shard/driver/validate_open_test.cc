@@ -166,6 +166,33 @@ TEST_F(ValidateOnOpenTest, VoterOrderMismatchRejected) {
                  ConfigErrc::kClusterMismatch, {"group 7", "at position 0"});
 }
 
+TEST_F(ValidateOnOpenTest, JointMarkersRejected) {
+  // What etcd's ConfState would add for a joint configuration: voters_outgoing (field 3),
+  // learners_next (4), auto_leave (5). Each alone makes the group refuse to open.
+  const std::vector<Server> members = {Member(1), Member(2), Member(3)};
+  const std::string plain = EncodeConfStateRecord(ConfStateRecord{3, {Ids(members), {}}});
+  ASSERT_FALSE(DecodeConfStateRecord(plain)->unknown_fields);
+  const std::string n4 = [] {
+    std::string varint;
+    for (uint64_t v = Member(4).node_id;; v >>= 7) {
+      if (v < 0x80) {
+        varint.push_back(static_cast<char>(v));
+        return varint;
+      }
+      varint.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    }
+  }();
+  for (const std::string& marker :
+       {std::string("\x18") + n4, std::string("\x20") + n4, std::string("\x28\x01", 2)}) {
+    WritePeers(kGroup, 3, members);
+    Put(e()->meta(), MetaKey(kGroup, meta::kConfState), plain + marker);
+    ExpectRejected(ValidateGroupOnOpen(e(), kGroup, Member(1).node_id, Member(1).address),
+                   ConfigErrc::kClusterMismatch, {"group 7", "joint-consensus"});
+  }
+  Put(e()->meta(), MetaKey(kGroup, meta::kConfState), plain);
+  EXPECT_TRUE(ValidateGroupOnOpen(e(), kGroup, Member(1).node_id, Member(1).address).ok());
+}
+
 TEST_F(ValidateOnOpenTest, LearnerSetDiffers) {
   // peers says n4 is a learner; the ConfState has no learner.
   WritePeers(kGroup, 4, {Member(1), Member(2), Member(3), Member(4, /*voter=*/false)});

@@ -2,7 +2,7 @@
 // of this slice, and the mapping of driver outcomes (NOT_LEADER, timeouts, BUSY) to RESP errors.
 //
 // Threads: everything here runs on the loop thread except the Mailbox, which driver callbacks
-// fill from the driver thread (mutex + uv_async_send), and SetRedisMap (map_mu_).
+// fill from the driver thread (mutex + uv_async_send), and the Redis address book (its own mutex).
 //
 // Ordering per client: replies leave in request order through a queue of reply slots. Commands
 // run concurrently only when the client could not tell: per group, a read waits for the
@@ -90,7 +90,7 @@ RedisServerOptions RedisServerOptionsFromMembership(const MembershipConfig& conf
   o.address = std::move(redis_address);
   for (const auto& [g, address] : config.groups) o.groups.push_back(g);
   o.members = config.bootstrap_lists;
-  o.redis_map = config.redis_map;
+  o.redis_addresses = std::make_shared<RedisAddressBook>(config.redis_map);
   return o;
 }
 
@@ -100,7 +100,9 @@ class RedisServer::Loop {
       : driver_(driver),
         options_(std::move(options)),
         table_(CurrentRoutingTable(options_.groups, std::nullopt)),
-        redis_map_(options_.redis_map),
+        redis_addresses_(options_.redis_addresses != nullptr
+                             ? options_.redis_addresses
+                             : std::make_shared<RedisAddressBook>()),
         mailbox_(std::make_shared<Mailbox>()) {}
 
   ~Loop() { Stop(); }
@@ -109,8 +111,7 @@ class RedisServer::Loop {
   void Stop();
   int port() const { return port_; }
   void SetRedisMap(std::map<std::string, std::string> redis_map) {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    redis_map_ = std::move(redis_map);
+    redis_addresses_->SetConfigured(std::move(redis_map));
   }
 
  private:
@@ -312,8 +313,7 @@ class RedisServer::Loop {
   std::shared_ptr<std::atomic<bool>> routing_init_inflight_ =
       std::make_shared<std::atomic<bool>>(false);
 
-  mutable std::mutex map_mu_;  // guards redis_map_
-  std::map<std::string, std::string> redis_map_;
+  const std::shared_ptr<RedisAddressBook> redis_addresses_;  // thread-safe itself
 
   std::shared_ptr<Mailbox> mailbox_;
 
@@ -1492,19 +1492,23 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
       common::resp::ReplyWriter(&reply).Error("TRYAGAIN no leader for the group yet");
       return reply;
     }
+    // The live configuration names members added at runtime; the declaration only the
+    // bootstrap voters.
     std::string raft_address;
-    if (auto it = options_.members.find(slot.group); it != options_.members.end()) {
-      for (const Server& s : it->second) {
+    if (absl::StatusOr<ClusterConfiguration> conf = driver_->Configuration(slot.group); conf.ok()) {
+      for (const Server& s : conf->servers) {
         if (s.node_id == leader) raft_address = s.address;
       }
     }
-    std::string redis_address;
-    if (!raft_address.empty()) {
-      std::lock_guard<std::mutex> lock(map_mu_);
-      if (auto it = redis_map_.find(raft_address); it != redis_map_.end()) {
-        redis_address = it->second;
+    if (raft_address.empty()) {
+      if (auto it = options_.members.find(slot.group); it != options_.members.end()) {
+        for (const Server& s : it->second) {
+          if (s.node_id == leader) raft_address = s.address;
+        }
       }
     }
+    const std::string redis_address =
+        raft_address.empty() ? std::string() : redis_addresses_->Lookup(raft_address);
     if (redis_address.empty()) {
       common::resp::ReplyWriter(&reply).Error("TRYAGAIN leader redis address unknown");
     } else {

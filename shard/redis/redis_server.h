@@ -14,6 +14,7 @@
 #include "common/resp.h"
 #include "shard/config/membership_flags.h"
 #include "shard/driver/driver.h"
+#include "shard/membership/redis_address_book.h"
 #include "shard/membership/server.h"
 
 namespace tessera::shard {
@@ -40,9 +41,13 @@ struct RedisServerOptions {
   // Hosted groups, ascending; the lowest is the default group, whose stored routing table the
   // listener routes with (the even spread over these until one is stored).
   std::vector<GroupId> groups;
-  // Group members (node id -> raft listener), to turn a NOT_LEADER hint into a raft address.
+  // Declared group members (node id -> raft listener), to turn a NOT_LEADER hint into a raft
+  // address until the group's live configuration (which also names members added at runtime)
+  // is published by the driver.
   absl::flat_hash_map<GroupId, std::vector<Server>> members;
-  std::map<std::string, std::string> redis_map;  // raft listener -> Redis address (§6)
+  // Raft listener -> Redis address: --raftRedisMap, then what nodes announced on the raft
+  // transport (§6). Null: an empty book of the server's own.
+  std::shared_ptr<RedisAddressBook> redis_addresses;
   // Bulk, multibulk and inline limits, and max_query_buffer_length: unparsed input per client;
   // over it the client is closed without a reply and logged, as Redis does.
   common::resp::Limits limits;
@@ -70,7 +75,8 @@ class RedisServer {
 
   // The bound port (after Start).
   int port() const;
-  // Replaces the Redis map (a rolling reload, membership.md §6). Thread-safe.
+  // Replaces the configured Redis map (a rolling reload, membership.md §6); announced
+  // addresses stay. Thread-safe.
   void SetRedisMap(std::map<std::string, std::string> redis_map);
 
  private:

@@ -823,7 +823,8 @@ TEST(RedisServerTest, OptionsFromMembership) {
   EXPECT_EQ(o.address, "0.0.0.0:6379");
   EXPECT_EQ(o.groups, (std::vector<GroupId>{1, 2}));
   EXPECT_EQ(o.members.at(1), config.bootstrap_lists.at(1));
-  EXPECT_EQ(o.redis_map, config.redis_map);
+  ASSERT_NE(o.redis_addresses, nullptr);
+  EXPECT_EQ(o.redis_addresses->Entries(), config.redis_map);
 }
 
 // Three shards × two groups; each shard's Redis map covers every raft address (§6).
@@ -939,6 +940,54 @@ TEST_F(ClusterTest, UnmappedLeaderIsTryAgain) {
   Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
   EXPECT_EQ(Exec(f.get(), {"SET", kKeyInGroup1, "v"}),
             "error:TRYAGAIN leader redis address unknown");
+}
+
+TEST_F(ClusterTest, LeaderAddedAtRuntimeIsNamedInMoved) {
+  // n4 is in no bootstrap list: it joins as a learner, is promoted and takes group 1's lead.
+  // The others must name it from their live configuration and the address book (filled here
+  // as a rolling reload would; the raft transport's handshake fills it in a real process).
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  const NodeId n4 = DeriveNodeId("n4");
+  std::map<GroupId, std::string> groups;
+  for (GroupId g : kGroups) groups[g] = RaftAddress(3, g);
+  auto joiner = std::make_unique<Shard>(
+      &hub_, n4, groups, absl::flat_hash_map<GroupId, std::vector<Server>>{}, RedisServerOptions{});
+  for (GroupId g : kGroups) {
+    redis_map_[RaftAddress(3, g)] = absl::StrCat("127.0.0.1:", joiner->server->port());
+  }
+  for (auto& s : shards_) s->server->SetRedisMap(redis_map_);
+  joiner->server->SetRedisMap(redis_map_);
+
+  RaftAdmin* admin = shards_[static_cast<size_t>(leader)]->driver->Admin(1);
+  ASSERT_NE(admin, nullptr);
+  const auto ctx = [] { return CallContext::WithTimeout(std::chrono::seconds(10)); };
+  ASSERT_TRUE(admin->AddLearner(ctx(), "n4", RaftAddress(3, 1), 0).ok());
+  absl::StatusOr<uint64_t> promoted = admin->PromoteLearner(ctx(), "n4", 0, 0, true);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  TransferRequest to_n4;
+  to_n4.target.raft_id = "n4";
+  absl::StatusOr<std::string> moved_to = absl::UnknownError("not tried");
+  ASSERT_TRUE(WaitFor([&] {
+    moved_to = admin->TransferLeadership(ctx(), to_n4);
+    return moved_to.ok();
+  })) << moved_to.status();
+  ASSERT_TRUE(WaitFor([&] { return joiner->Leads(1); }));
+
+  const std::string moved = absl::StrCat("error:MOVED 5061 127.0.0.1:", joiner->server->port());
+  for (int i = 0; i < 3; ++i) {
+    Context c = Connect(shards_[static_cast<size_t>(i)]->server->port());
+    std::string last;
+    EXPECT_TRUE(WaitFor([&] {
+      last = Exec(c.get(), {"SET", kKeyInGroup1, "v"});
+      return last == moved;
+    })) << "n"
+        << i + 1 << ": " << last;
+  }
+  Context l = Connect(joiner->server->port());
+  EXPECT_TRUE(WaitFor([&] { return Exec(l.get(), {"SET", kKeyInGroup1, "v4"}) == "status:OK"; }));
+  EXPECT_EQ(Exec(l.get(), {"GET", kKeyInGroup1}), "str:v4");
+  joiner.reset();
 }
 
 TEST_F(ClusterTest, NoLeaderIsTryAgain) {

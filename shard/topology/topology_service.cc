@@ -1,5 +1,6 @@
-// Topology snapshots from the membership declaration, the driver's published group status and
-// the Redis map; watches poll them and send a snapshot whenever it differs from the last one.
+// Topology snapshots from the driver's published group status and configuration (the declaration
+// until then) and the Redis address book; watches poll them and send a snapshot whenever it differs
+// from the last one.
 #include "shard/topology/topology_service.h"
 
 #include <grpcpp/grpcpp.h>
@@ -26,7 +27,7 @@ TopologyOptions TopologyOptionsFromMembership(const MembershipConfig& config) {
   o.node_id = config.node_id;
   for (const auto& [gid, address] : config.groups) o.groups.push_back(gid);
   o.members = config.bootstrap_lists;
-  o.redis_map = config.redis_map;
+  o.redis_addresses = std::make_shared<RedisAddressBook>(config.redis_map);
   return o;
 }
 
@@ -127,6 +128,35 @@ void FillRouting(const routing::RoutingTable& table, tv1::RoutingTable* routing)
   }
 }
 
+// Members of `gid` with what is known of them: the declaration, overlaid by the live
+// configuration (which names members added at runtime and their listeners).
+std::map<NodeId, Server> KnownMembers(const TopologyOptions& options, GroupId gid,
+                                      const absl::StatusOr<GroupStatus>& st) {
+  std::map<NodeId, Server> known;
+  if (auto it = options.members.find(gid); it != options.members.end()) {
+    for (const Server& s : it->second) known[s.node_id] = s;
+  }
+  if (st.ok() && st->configuration != nullptr) {
+    for (const Server& s : st->configuration->servers) {
+      Server& k = known[s.node_id];
+      k.node_id = s.node_id;
+      k.voter = s.voter;
+      if (!s.raft_id.empty()) k.raft_id = s.raft_id;
+      if (!s.address.empty()) k.address = s.address;
+    }
+  }
+  return known;
+}
+
+// The raft listener of `gid`'s leader as this node knows it; empty when unknown.
+std::string LeaderRaftAddress(const TopologyOptions& options, GroupId gid,
+                              const absl::StatusOr<GroupStatus>& st) {
+  if (!st.ok() || st->leader == raft::kNoNode) return std::string();
+  const std::map<NodeId, Server> known = KnownMembers(options, gid, st);
+  auto it = known.find(st->leader);
+  return it == known.end() ? std::string() : it->second.address;
+}
+
 }  // namespace
 
 std::optional<routing::RoutingTable> StoredRoutingTable(const KvStateMachine& kv,
@@ -162,8 +192,8 @@ tv1::TopologySnapshot BuildTopology(const TopologyOptions& options, const GroupS
       options.groups, routing_source ? routing_source() : std::optional<routing::RoutingTable>());
   FillRouting(table, out.mutable_routing());
   auto redis_of = [&](const std::string& raft_address) -> std::string {
-    auto it = options.redis_map.find(raft_address);
-    return it == options.redis_map.end() ? std::string() : it->second;
+    if (options.redis_addresses == nullptr || raft_address.empty()) return std::string();
+    return options.redis_addresses->Lookup(raft_address);
   };
   // node id -> (raft id, Redis address), over every group.
   std::map<NodeId, std::pair<std::string, std::string>> nodes;
@@ -173,30 +203,27 @@ tv1::TopologySnapshot BuildTopology(const TopologyOptions& options, const GroupS
   for (GroupId gid : options.groups) {
     tv1::GroupTopology* group = out.add_groups();
     group->set_group_id(gid);
-    std::map<NodeId, const Server*> known;
-    if (auto it = options.members.find(gid); it != options.members.end()) {
-      for (const Server& s : it->second) known[s.node_id] = &s;
-    }
+    absl::StatusOr<GroupStatus> st = status ? status(gid) : absl::UnavailableError("no status");
+    const std::map<NodeId, Server> known = KnownMembers(options, gid, st);
     // The ConfState is the only authority for who is a member and with which suffrage; the
     // declaration only names them when the status is not there yet.
     std::map<NodeId, bool> voters;  // node -> voter
-    absl::StatusOr<GroupStatus> st = status ? status(gid) : absl::UnavailableError("no status");
     if (st.ok() && !(st->conf_state.voters.empty() && st->conf_state.learners.empty())) {
       for (NodeId id : st->conf_state.voters) voters[id] = true;
       for (NodeId id : st->conf_state.learners) voters[id] = false;
     } else {
-      for (const auto& [id, s] : known) voters[id] = s->voter;
+      for (const auto& [id, s] : known) voters[id] = s.voter;
     }
     for (const auto& [id, voter] : voters) {
       tv1::GroupMember* m = group->add_members();
       m->set_node_id(id);
       m->set_suffrage(voter ? tv1::SUFFRAGE_VOTER : tv1::SUFFRAGE_LEARNER);
       if (auto k = known.find(id); k != known.end()) {
-        m->set_raft_id(k->second->raft_id);
-        m->set_raft_address(k->second->address);
-        m->set_redis_address(redis_of(k->second->address));
+        m->set_raft_id(k->second.raft_id);
+        m->set_raft_address(k->second.address);
+        m->set_redis_address(redis_of(k->second.address));
         auto& node = nodes[id];
-        node.first = k->second->raft_id;
+        if (node.first.empty()) node.first = k->second.raft_id;
         if (node.second.empty()) node.second = m->redis_address();
       }
     }
@@ -205,8 +232,8 @@ tv1::TopologySnapshot BuildTopology(const TopologyOptions& options, const GroupS
     group->set_leader_id(st->leader);
     if (st->leader != raft::kNoNode) {
       if (auto k = known.find(st->leader); k != known.end()) {
-        group->set_leader_raft_address(k->second->address);
-        group->set_leader_redis_address(redis_of(k->second->address));
+        group->set_leader_raft_address(k->second.address);
+        group->set_leader_redis_address(redis_of(k->second.address));
       }
     }
     if (gid == default_group) {
@@ -287,12 +314,7 @@ grpc::Status TopologyService::RequireLeader(grpc::ServerContext* context, Driver
   absl::StatusOr<GroupStatus> st = driver->Status(gid);
   if (!st.ok()) return FromAbsl(st.status());
   if (st->role == raft::Role::kLeader) return grpc::Status::OK;
-  std::string leader_address;
-  if (auto it = options_.members.find(gid); it != options_.members.end()) {
-    for (const Server& s : it->second) {
-      if (s.node_id == st->leader && st->leader != raft::kNoNode) leader_address = s.address;
-    }
-  }
+  const std::string leader_address = LeaderRaftAddress(options_, gid, st);
   if (!leader_address.empty()) context->AddTrailingMetadata(kLeaderAddressMetadata, leader_address);
   return grpc::Status(
       grpc::StatusCode::FAILED_PRECONDITION,
@@ -327,12 +349,7 @@ absl::StatusOr<uint64_t> TopologyService::CountKeys(grpc::ServerContext* context
     return static_cast<uint64_t>(*n);
   }
   // Ask the group's leader, with the caller's credentials.
-  std::string leader_address;
-  if (auto it = options_.members.find(gid); it != options_.members.end()) {
-    for (const Server& s : it->second) {
-      if (s.node_id == st->leader && st->leader != raft::kNoNode) leader_address = s.address;
-    }
-  }
+  const std::string leader_address = LeaderRaftAddress(options_, gid, st);
   if (leader_address.empty()) {
     return absl::UnavailableError(
         absl::StrCat("group ", gid, " has no known leader to count its keys; retry"));

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include "shard/config/membership_flags.h"
 #include "shard/driver/driver.h"
 #include "shard/kv/kv_state_machine.h"
+#include "shard/membership/redis_address_book.h"
 #include "shard/membership/server.h"
 
 namespace tessera::shard {
@@ -30,10 +32,13 @@ struct TopologyOptions {
   // Every group of the cluster (v1: every node hosts every group), ascending; the lowest is
   // the default group.
   std::vector<GroupId> groups;
-  // Known members per group (node id, raft id, raft address); suffrage comes from the live
-  // ConfState, and a member the ConfState has but this list lacks is served without address.
+  // Declared members per group (node id, raft id, raft address): used only until the group's
+  // live configuration is published. The live configuration (the peers record: members added
+  // at runtime included) names members and addresses; suffrage comes from the ConfState, and a
+  // member neither names is served without address.
   absl::flat_hash_map<GroupId, std::vector<Server>> members;
-  std::map<std::string, std::string> redis_map;  // raft listener -> Redis address (§6)
+  // Raft listener -> Redis address: --raftRedisMap, then what nodes announced (§6). Null: none.
+  std::shared_ptr<const RedisAddressBook> redis_addresses;
   // How often a watch looks for changes, and how many watches may be open at once (each
   // holds one gRPC server thread).
   std::chrono::milliseconds watch_poll{50};

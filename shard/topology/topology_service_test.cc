@@ -24,13 +24,15 @@ TopologyOptions ThreeNodesTwoGroups() {
   o.raft_id = "n1";
   o.node_id = DeriveNodeId("n1");
   o.groups = {1, 2};
+  std::map<std::string, std::string> redis_map;
   for (GroupId g : o.groups) {
     for (int n = 1; n <= 3; ++n) {
       const std::string raft = "127.0.0.1:" + std::to_string(5000 + 10 * n + static_cast<int>(g));
       o.members[g].push_back(Member("n" + std::to_string(n), raft));
-      o.redis_map[raft] = "127.0.0.1:" + std::to_string(6000 + n);
+      redis_map[raft] = "127.0.0.1:" + std::to_string(6000 + n);
     }
   }
+  o.redis_addresses = std::make_shared<RedisAddressBook>(std::move(redis_map));
   o.watch_poll = std::chrono::milliseconds(5);
   return o;
 }
@@ -153,6 +155,52 @@ TEST(BuildTopologyTest, LearnerFromConfStateAndUnknownMemberWithoutAddress) {
   }
   EXPECT_EQ(learners, 2);
   EXPECT_EQ(t.groups(0).leader_redis_address(), "127.0.0.1:6002");
+}
+
+TEST(BuildTopologyTest, NodeAddedAtRuntimeLeadsWithItsAnnouncedRedisAddress) {
+  // n4 joined by AddLearner, was promoted and now leads group 1: it is in no declaration and
+  // no --raftRedisMap, only in the live configuration and in what n4 announced.
+  TopologyOptions o = ThreeNodesTwoGroups();
+  auto book = std::make_shared<RedisAddressBook>(
+      std::const_pointer_cast<RedisAddressBook>(o.redis_addresses)->Entries());
+  o.redis_addresses = book;
+  FakeStatus fake;
+  GroupStatus s = Led("n4", 7, /*self_leads=*/false);
+  s.conf_state.voters = {DeriveNodeId("n1"), DeriveNodeId("n2"), DeriveNodeId("n3"),
+                         DeriveNodeId("n4")};
+  auto conf = std::make_shared<ClusterConfiguration>();
+  conf->index = 12;
+  for (const Server& m : o.members.at(1)) conf->servers.push_back(m);
+  conf->servers.push_back(Member("n4", "127.0.0.1:5041"));
+  s.configuration = conf;
+  fake.Set(1, s);
+  fake.Set(2, Led("n1", 3, /*self_leads=*/true));
+
+  tv1::TopologySnapshot t = BuildTopology(o, fake.Source());
+  ASSERT_EQ(t.groups(0).members_size(), 4);
+  EXPECT_EQ(t.groups(0).leader_raft_address(), "127.0.0.1:5041");
+  EXPECT_EQ(t.groups(0).leader_redis_address(), "") << "not announced yet";
+
+  book->Learn({"127.0.0.1:5041", "127.0.0.1:5042"}, "127.0.0.1:6004");
+  t = BuildTopology(o, fake.Source());
+  EXPECT_EQ(t.groups(0).leader_redis_address(), "127.0.0.1:6004");
+  bool found = false;
+  for (const tv1::GroupMember& m : t.groups(0).members()) {
+    if (m.node_id() != DeriveNodeId("n4")) continue;
+    found = true;
+    EXPECT_EQ(m.raft_id(), "n4");
+    EXPECT_EQ(m.raft_address(), "127.0.0.1:5041");
+    EXPECT_EQ(m.redis_address(), "127.0.0.1:6004");
+    EXPECT_EQ(m.suffrage(), tv1::SUFFRAGE_VOTER);
+  }
+  EXPECT_TRUE(found);
+  ASSERT_EQ(t.nodes_size(), 4);
+  bool node_listed = false;
+  for (const tv1::NodeTopology& n : t.nodes()) {
+    if (n.raft_id() == "n4") node_listed = n.redis_address() == "127.0.0.1:6004";
+  }
+  EXPECT_TRUE(node_listed);
+  EXPECT_EQ(t.groups(1).leader_redis_address(), "127.0.0.1:6001");
 }
 
 class TopologyServiceTest : public ::testing::Test {

@@ -71,6 +71,9 @@ std::string EncodeListeners(const std::map<GroupId, std::string>& listeners) {
   return out;
 }
 
+// The handshake's Redis address of the sender (its one RESP listener, for all its listeners).
+constexpr char kRedisAddressMetadata[] = "x-tessera-redis-address";
+
 // The handshake's bootstrap state (membership.md §5): "gid=era:hash,..." of the sender's groups,
 // era 1 while the group's membership is still the declared bootstrap list.
 constexpr char kBootstrapMetadata[] = "x-tessera-bootstrap";
@@ -305,6 +308,9 @@ void GrpcTransport::State::Peer::Run() {
       if (!state_->bootstrap.empty()) {
         context.AddMetadata(kBootstrapMetadata, EncodeBootstrapStates(state_->bootstrap));
       }
+      if (!state_->announced_listeners.empty() && !o.redis_address.empty()) {
+        context.AddMetadata(kRedisAddressMetadata, o.redis_address);
+      }
     }
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -484,6 +490,13 @@ class GrpcTransport::State::Service final : public v1::RaftTransport::Service {
     std::map<GroupId, BootstrapState> bootstrap;
     if (auto it = metadata.find(kBootstrapMetadata); it != metadata.end()) {
       bootstrap = DecodeBootstrapStates(std::string_view(it->second.data(), it->second.size()));
+    }
+    if (auto it = metadata.find(kRedisAddressMetadata);
+        it != metadata.end() && state_->options.redis_addresses != nullptr) {
+      std::vector<std::string> raft_addresses;
+      for (const auto& [group, address] : listeners) raft_addresses.push_back(address);
+      state_->options.redis_addresses->Learn(
+          raft_addresses, std::string_view(it->second.data(), it->second.size()));
     }
     v1::MessageBatch batch;
     bool learned = false;

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "raft/types.h"
+#include "shard/membership/redis_address_book.h"
 #include "shard/snapshot/fsm_format.h"
 #include "shard/transport/raft_codec.h"
 #include "shard/transport/transport.h"
@@ -37,6 +38,12 @@ struct GrpcTransportOptions {
   // as a joiner added by AddLearner, can answer. Inbound announcements only fill addresses
   // the transport does not know yet.
   bool announce_listeners = true;
+  // This node's Redis address, announced with the listeners so that peers whose
+  // --raftRedisMap lacks this node (it was added at runtime) can still name it in MOVED and the
+  // topology. Empty: not announced.
+  std::string redis_address;
+  // Where inbound announcements of peers' Redis addresses are recorded; null: not recorded.
+  std::shared_ptr<RedisAddressBook> redis_addresses;
 
   size_t peer_queue_capacity = 4096;      // messages waiting per peer node
   size_t max_batch_messages = 256;        // messages per MessageBatch

@@ -258,6 +258,28 @@ TEST(GrpcTransportTest, DivergentBootstrapListsAreReportedOncePerPeerAndGroupNev
   EXPECT_EQ(a.Counters().bootstrap_mismatches, 0u);
 }
 
+TEST(GrpcTransportTest, HandshakeAnnouncesTheRedisAddressForEverySenderListener) {
+  // b was added at runtime: a's map has no entry for it, so a learns b's Redis address from
+  // the stream b opens; a configured entry is never overridden.
+  auto book = std::make_shared<RedisAddressBook>();
+  Node a(kNodeA, Ephemeral({1, 2}), [&](GrpcTransportOptions& o) {
+    o.redis_addresses = book;
+    o.redis_address = "127.0.0.1:6001";
+  });
+  Node b(kNodeB, Ephemeral({1, 2}),
+         [](GrpcTransportOptions& o) { o.redis_address = "127.0.0.1:6004"; });
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  const std::map<GroupId, std::string> b_listeners = b.Bound({1, 2});
+  book->SetConfigured({{b_listeners.at(2), "127.0.0.1:7777"}});
+  b.Learn(kNodeA, a.Bound({1, 2}));
+  b.transport->Send({{1, App(kNodeB, kNodeA, 0)}});
+  ASSERT_TRUE(PollUntil([&] { return a.inbox.MessageCount() == 1; }));
+  EXPECT_EQ(book->Lookup(b_listeners.at(1)), "127.0.0.1:6004");
+  EXPECT_EQ(book->Lookup(b_listeners.at(2)), "127.0.0.1:7777");
+  EXPECT_EQ(book->Entries().size(), 2u) << "only b's listeners, nothing of a's own";
+}
+
 TEST(GrpcTransportTest, DownPeerIsUnreachableAndRestartedPeerGetsMessagesAgain) {
   Node a(kNodeA, Ephemeral({1, 2}));
   ASSERT_TRUE(a.Start().ok());

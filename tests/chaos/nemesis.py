@@ -254,15 +254,13 @@ class MembershipNemesis:
     """Cycles voters out and fresh learners in, through tessera-admin, while faults go on:
     start a node on a free slot (empty data dir, new raft id, --raftJoinAsLearner) →
     add_learner in every group → wait until caught up → promote_learner → transfer leadership
-    to it → pick a victim (strict: any other voter, preferring a leader; default: the newcomer
-    itself, see ROUTABLE_LEADERS in harness.py) → move leadership off it → remove_server →
+    to it → pick a victim (any other voter, preferring a leader; a node added at runtime is as
+    routable a leader as a declared one) → move leadership off it → remove_server →
     SIGKILL it and wipe its data dir, which frees its slot for the next cycle's learner (same
     address, new id)."""
 
-    def __init__(self, cluster: Cluster, events: Events, seed: int, step_timeout: float = 25,
-                 strict: bool = False):
+    def __init__(self, cluster: Cluster, events: Events, seed: int, step_timeout: float = 25):
         self.c = cluster
-        self.strict = strict
         self.events = events
         self.rng = random.Random(seed + 77)
         self.stop = threading.Event()
@@ -379,19 +377,12 @@ class MembershipNemesis:
             self.events("transfer_leadership", f"group {g} to {raft_id}: {r.out.strip()}")
         except TimeoutError as e:
             self.events("membership-error", f"transfer to {raft_id}: {e}")
-        if self.strict:
-            # The victim: a voter other than the newcomer, preferring a current leader.
-            with self.c.lock:
-                candidates = [n for n in self.c.nodes.values() if n is not node]
-            leaders = [self.c.leader(g2) for g2 in GROUPS]
-            lead = [n for n in candidates if n in leaders]
-            self.victim = self.rng.choice(lead or candidates)
-        else:
-            # Only nodes of the bootstrap declaration are routable as leaders today (see
-            # ROUTABLE_LEADERS in harness.py): the newcomer serves a while as a voter (and leader
-            # of one group), then is the one retired; its wiped slot hosts the next learner.
-            self.stop.wait(self.rng.uniform(1, 4))
-            self.victim = node
+        # The victim: a voter other than the newcomer, preferring a current leader.
+        with self.c.lock:
+            candidates = [n for n in self.c.nodes.values() if n is not node]
+        leaders = [self.c.leader(g2) for g2 in GROUPS]
+        lead = [n for n in candidates if n in leaders]
+        self.victim = self.rng.choice(lead or candidates)
         self.retire(self.victim)
         self.cycles += 1
 
@@ -402,8 +393,7 @@ class MembershipNemesis:
             if victim.raft_id not in self.members(g):
                 continue
             if self.c.leader(g) is victim:
-                others = [n.raft_id for n in self.c.nodes.values()
-                          if n is not victim and (self.strict or not n.learner_join)]
+                others = [n.raft_id for n in self.c.nodes.values() if n is not victim]
                 try:
                     r = self.on_leader(g, "transfer_leadership", f"--candidates={','.join(others)}")
                     self.events("transfer_leadership", f"group {g} away from {victim.raft_id}: "

@@ -61,6 +61,9 @@ class ShardCluster:
         self.root = root
         self.groups = list(groups)
         self.extra_args = list(extra_args)
+        # Whose Redis addresses --raftRedisMap lists (None: every node's). A node added at
+        # runtime is in no one's map: the others learn its address from the node itself.
+        self.map_nodes = None
         self.nodes = []
         for i in range(1, nodes + 1):
             ports = {g: free_port() for g in self.groups}
@@ -73,9 +76,9 @@ class ShardCluster:
             f"{g}=" + ",".join(f"{n.raft_id}@127.0.0.1:{n.group_ports[g]}" for n in nodes)
             for g in self.groups)
 
-    def redis_map(self):
+    def redis_map(self, nodes=None):
         return ",".join(f"127.0.0.1:{n.group_ports[g]}={n.redis_address}"
-                        for n in self.nodes for g in self.groups)
+                        for n in (nodes or self.nodes) for g in self.groups)
 
     def args(self, node, peers=None):
         return [
@@ -83,7 +86,7 @@ class ShardCluster:
             "--raftId", node.raft_id,
             "--raftGroups", ",".join(f"{g}=127.0.0.1:{node.group_ports[g]}" for g in self.groups),
             "--raftGroupPeers", peers or self.group_peers(),
-            "--raftRedisMap", self.redis_map(),
+            "--raftRedisMap", self.redis_map(self.map_nodes),
             "--dataDir", node.data_dir,
             "--redisAddress", node.redis_address,
             "--tickMs", str(self.TICK_MS),

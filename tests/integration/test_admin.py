@@ -1,7 +1,8 @@
 """Integration: grow a running 3-node x 2-group cluster with a 4th tessera-shard started with
 --raftJoinAsLearner, through tessera-admin only (the runbook of docs/raft_learner_operations.md):
 add_learner -> wait for catch-up -> promote_learner -> config -> transfer_leadership to it ->
-data written before is readable from the new node -> remove_server an original node."""
+data written before is readable from the new node -> remove_server an original node; and a group
+led by a node added at runtime, in no one's --raftRedisMap, is reachable through a gateway."""
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import pytest
 import redis
 
 from shard_cluster import ShardCluster, wait_for
+from test_gateway import Gateway
 from test_shard_cluster import key_in_group, wait_leaders
 
 SHARD = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
@@ -154,6 +156,113 @@ def test_grow_with_learner_promote_and_transfer(cluster):
     assert not load.failed, load.failed[:10]
     for key, value in load.acked.items():
         assert load.read(key) == value, key
+
+
+@pytest.fixture
+def bootstrap_only_maps(tmp_path):
+    """n1..n3 bootstrap with a --raftRedisMap naming only themselves, as deployed before any
+    expansion; n4 will be added at runtime and is in no one's map."""
+    c = ShardCluster(SHARD, str(tmp_path), nodes=4)
+    c.map_nodes = c.nodes[:3]
+    c.peers = c.group_peers(c.nodes[:3])
+    for n in c.nodes[:3]:
+        c.start(n, peers=c.peers)
+    yield c
+    c.stop_all(signal.SIGKILL)
+
+
+def moved_target(node, key):
+    """The address a shard's -MOVED names for `key`, or None when it serves it / TRYAGAIN."""
+    try:
+        node.client().get(key)
+    except redis.ResponseError as e:
+        m = re.match(r"MOVED \d+ (\S+)", str(e))
+        return m.group(1) if m else None
+    return None
+
+
+def test_group_led_by_a_node_added_at_runtime_is_reachable_through_the_gateway(
+        bootstrap_only_maps, tmp_path):
+    cluster = bootstrap_only_maps
+    n4 = cluster.nodes[3]
+    wait_leaders(_Three(cluster), 15)
+    gw = Gateway(cluster, str(tmp_path))
+    wait_for(lambda: gw.client().set("warmup", "1"), 20, "a write through the gateway")
+    load = GatewayLoad(gw)
+    load.thread.start()
+    try:
+        start_joiner(cluster, n4)
+        for g in cluster.groups:
+            leader = leader_of(cluster, g)
+            admin(listener(leader, g), "add_learner", "n4", listener(n4, g))
+            # Under a steady load the commit index moves on: catch up to the index it had once
+            # the learner was added (the runbook's "recent leader commit index").
+            commit = int(status(leader, g)["commit_index"])
+
+            def caught_up():
+                st = status(leader, g)
+                peer = next(p for p in st["peers"] if p["raft_id"] == "n4")
+                return int(peer["match"]) >= commit
+            wait_for(caught_up, 20, f"n4 catching up in group {g}")
+            admin(listener(leader, g), "promote_learner", "n4", "0", str(commit))
+            _, out, _ = admin(listener(leader, g), "transfer_leadership", "--to=n4", "--gated")
+            assert out == "transferee: n4\n", out
+            wait_for(lambda: status(n4, g)["state"] == "LEADER", 10, f"n4 leading group {g}")
+
+        # Every original shard names n4's Redis address in MOVED, though no map lists it.
+        for g in cluster.groups:
+            key = key_in_group(cluster, g, prefix=f"moved{g}-")
+            for n in cluster.nodes[:3]:
+                wait_for(lambda: moved_target(n, key) == n4.redis_address, 10,
+                         f"{n.raft_id} redirecting group {g} to n4")
+        # And the gateway, configured with n1..n3 only, reaches both groups led by n4.
+        client = gw.client()
+        for g in cluster.groups:
+            for i in range(20):
+                key = key_in_group(cluster, g, prefix=f"gw{g}-{i}-")
+                assert client.set(key, f"v{i}") is True
+                assert client.get(key) == f"v{i}"
+        wait_for(lambda: len(load.acked) >= 50, 30, "the gateway load to make progress")
+    finally:
+        load.stop.set()
+        load.thread.join(timeout=60)
+    assert not load.failed, load.failed[:10]
+    client = gw.client()
+    for key, value in load.acked.items():
+        assert client.get(key) == value, key
+    assert gw.stop() == 0
+
+
+class GatewayLoad:
+    """Unique-key SETs through the gateway (at most 20 000), each retried on an error or a
+    timeout until acknowledged or 20 s have passed; records every acknowledged write."""
+
+    def __init__(self, gateway, limit=20000):
+        self.gateway = gateway
+        self.limit = limit
+        self.acked = {}
+        self.failed = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        client = self.gateway.client()
+        for i in range(self.limit):
+            if self.stop.is_set():
+                return
+            key, value = f"gwload-{i}", f"value-{i}"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if client.set(key, value) is True:
+                        self.acked[key] = value
+                        break
+                except redis.RedisError:
+                    pass
+                if time.monotonic() >= deadline:
+                    self.failed.append(key)
+                    break
+                time.sleep(0.05)
 
 
 class Load:

@@ -24,12 +24,13 @@ class Gateway:
     def __init__(self, cluster, root, extra=()):
         self.port = free_port()
         self.http_port = free_port()
-        seeds = ",".join(f"127.0.0.1:{n.group_ports[cluster.groups[0]]}" for n in cluster.nodes)
+        known = cluster.map_nodes or cluster.nodes  # the nodes the gateway is configured with
+        seeds = ",".join(f"127.0.0.1:{n.group_ports[cluster.groups[0]]}" for n in known)
         self.log_path = os.path.join(root, f"gateway-{self.port}.log")
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [GATEWAY, "--listen", f"127.0.0.1:{self.port}", "--shards", seeds,
-             "--raftRedisMap", cluster.redis_map(), "--threads", "2",
+             "--raftRedisMap", cluster.redis_map(known), "--threads", "2",
              "--metricsAddress", f"127.0.0.1:{self.http_port}"] + list(extra),
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
