@@ -186,36 +186,75 @@ absl::Status Await(std::future<absl::Status>& f, milliseconds timeout = kWait) {
   return f.get();
 }
 
-// RaftEnvelopeTest.UnknownKeyWaitsThenProceeds and NewLeaderWaitsForTermStartApply (§16; another
-// suite name, as RaftEnvelopeTest is a fixture of the state-machine tests): the
-// replica without the key pauses at the sealed entry (the process lives, the entry is not
-// skipped, a resync is requested); made leader while paused, it holds proposals (nothing enters
-// its log) until the key arrives, its apply reaches its term's first entry, and then the held
-// proposal commits on every replica.
-TEST(RaftEnvelopeDriverTest, UnknownKeyWaitsThenProceeds) {
-  constexpr int kLagging = 2;
-  EncryptedCluster c;
-  ASSERT_NO_FATAL_FAILURE(c.Start(kLagging));
+constexpr int kLagging = 2;
+
+// Leads from a node holding the key, commits one sealed entry ("a" = "1") and checks that
+// the replica without the key pauses at it: committed, not applied, the process alive, a resync
+// requested. Returns the sealed entry's index (0 after a fatal failure).
+uint64_t PauseTheLaggingReplica(EncryptedCluster& c, int* leader_out) {
   int leader = c.WaitForLeader();
-  ASSERT_GE(leader, 0);
+  EXPECT_GE(leader, 0);
+  if (leader < 0) return 0;
   if (leader == kLagging) {
     // The lagging node cannot seal its own proposals; lead from a node holding the key.
-    ASSERT_TRUE(c.Transfer(leader, 0).ok());
-    ASSERT_TRUE(WaitFor([&] { return c.Leader() == 0; }));
+    EXPECT_TRUE(c.Transfer(leader, 0).ok());
+    EXPECT_TRUE(WaitFor([&] { return c.Leader() == 0; }));
     leader = 0;
   }
+  *leader_out = leader;
   std::future<absl::Status> first = c.Propose(leader, "a", "1");
-  ASSERT_TRUE(Await(first).ok());
-  const uint64_t sealed_index = c.Status(leader).applied;
-  ASSERT_TRUE(WaitFor([&] { return c.Status(kLagging).commit >= sealed_index; }));
-  // Committed, yet not applied: the apply waits on the key and asks for a resync.
+  if (absl::Status s = Await(first); !s.ok()) {
+    ADD_FAILURE() << s;
+    return 0;
+  }
+  // Status is published at the end of the driver iteration that ran the callback: wait for it.
+  EXPECT_TRUE(WaitFor([&] {
+    const GroupStatus st = c.Status(leader);
+    return st.applied >= st.last_index;
+  }));
+  const uint64_t sealed_index = c.Status(leader).last_index;
+  EXPECT_TRUE(WaitFor([&] { return c.Status(kLagging).commit >= sealed_index; }));
   EXPECT_TRUE(
       HoldsFor([&] { return c.Status(kLagging).applied < sealed_index; }, milliseconds(300)));
   EXPECT_EQ(c.Get(kLagging, "a"), std::nullopt);
   EXPECT_GE(c.resync_requests(kLagging), 1);
   const int other = 3 - leader - kLagging;
-  ASSERT_TRUE(WaitFor([&] { return c.Get(other, "a") == "1"; }));
+  EXPECT_TRUE(WaitFor([&] { return c.Get(other, "a") == "1"; }));
+  return sealed_index;
+}
 
+void DeliverTheKey(EncryptedCluster& c) {
+  // As a default-group apply or a runtime resync would install it.
+  c.node(kLagging).runtime.keys->Install(kRaftKey, encryption::DekPurpose::kRaft,
+                                         encryption::testing::TestKey(7));
+}
+
+// RaftEnvelopeTest.UnknownKeyWaitsThenProceeds (§16; another suite name, as RaftEnvelopeTest is
+// a fixture of the state-machine tests): the replica without the key pauses at the sealed entry
+// (never skipped, never fatal) and applies it, and what follows, once the key arrives.
+TEST(RaftEnvelopeDriverTest, UnknownKeyWaitsThenProceeds) {
+  EncryptedCluster c;
+  ASSERT_NO_FATAL_FAILURE(c.Start(kLagging));
+  int leader = -1;
+  const uint64_t sealed_index = PauseTheLaggingReplica(c, &leader);
+  ASSERT_GT(sealed_index, 0u);
+  std::future<absl::Status> more = c.Propose(leader, "c", "3");
+  ASSERT_TRUE(Await(more).ok());  // the group goes on without the paused replica
+  EXPECT_EQ(c.Get(kLagging, "c"), std::nullopt);
+  DeliverTheKey(c);
+  ASSERT_TRUE(WaitFor([&] { return c.Get(kLagging, "a") == "1" && c.Get(kLagging, "c") == "3"; }));
+  EXPECT_GE(c.Status(kLagging).applied, sealed_index + 1);
+}
+
+// RaftEnvelopeTest.NewLeaderWaitsForTermStartApply (§9, §16): made leader while its apply is
+// paused, a node holds proposals (nothing enters its log) until its apply reaches its term's
+// first entry; then the held proposal commits on every replica.
+TEST(RaftEnvelopeDriverTest, NewLeaderWaitsForTermStartApply) {
+  EncryptedCluster c;
+  ASSERT_NO_FATAL_FAILURE(c.Start(kLagging));
+  int leader = -1;
+  const uint64_t sealed_index = PauseTheLaggingReplica(c, &leader);
+  ASSERT_GT(sealed_index, 0u);
   // Leadership moves to the paused node: its log is current, its apply is not.
   ASSERT_TRUE(c.Transfer(leader, kLagging).ok());
   ASSERT_TRUE(WaitFor([&] { return c.Status(kLagging).role == raft::Role::kLeader; }));
@@ -229,10 +268,7 @@ TEST(RaftEnvelopeDriverTest, UnknownKeyWaitsThenProceeds) {
       },
       milliseconds(300)));
   EXPECT_EQ(held.wait_for(milliseconds(0)), std::future_status::timeout);
-
-  // The key arrives (as a default-group apply or a runtime resync would install it).
-  c.node(kLagging).runtime.keys->Install(kRaftKey, encryption::DekPurpose::kRaft,
-                                         encryption::testing::TestKey(7));
+  DeliverTheKey(c);
   ASSERT_TRUE(WaitFor([&] { return c.Get(kLagging, "a") == "1"; }));
   ASSERT_TRUE(Await(held).ok());
   for (int i = 0; i < 3; ++i) {
