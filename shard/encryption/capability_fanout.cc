@@ -3,7 +3,6 @@
 #include "shard/encryption/capability_fanout.h"
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -19,12 +18,9 @@ namespace {
 namespace v1 = tessera::encryption::v1;
 using Clock = CallContext::Clock;
 
-// Probe workers: at most kMaxProbeWorkers per fan-out, each taking the next unprobed member, and
-// at most kMaxLiveProbeWorkers in the process (a probe whose dialer ignores the deadline keeps
-// its worker; such workers must not pile up across calls).
+// Probe workers per fan-out: each takes the next unprobed member, so a large cluster costs at
+// most this many threads, and a worker stops taking members at the deadline.
 constexpr size_t kMaxProbeWorkers = 16;
-constexpr size_t kMaxLiveProbeWorkers = 64;
-std::atomic<size_t> g_live_probe_workers{0};
 
 struct Shared {
   std::mutex mu;
@@ -160,22 +156,9 @@ absl::StatusOr<CapabilityFanoutResult> CapabilityFanout(const RouteSnapshot& rou
       --shared->pending;
       shared->cv.notify_all();
     }
-    g_live_probe_workers.fetch_sub(1);
   };
   const size_t workers = std::min(shared->verdicts.size(), kMaxProbeWorkers);
-  size_t started = 0;
-  for (size_t w = 0; w < workers; ++w) {
-    if (g_live_probe_workers.fetch_add(1) >= kMaxLiveProbeWorkers) {
-      g_live_probe_workers.fetch_sub(1);
-      break;  // earlier probes still hang: the members left unprobed stay kProbeTimeout
-    }
-    std::thread(work).detach();
-    ++started;
-  }
-  if (started == 0) {
-    return absl::ResourceExhaustedError(
-        "capability fan-out: too many earlier probes still hang past their deadline");
-  }
+  for (size_t w = 0; w < workers; ++w) std::thread(work).detach();
   std::unique_lock lock(shared->mu);
   while (shared->pending > 0 && Clock::now() < deadline && !parent.IsCancelled()) {
     shared->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
