@@ -267,6 +267,7 @@ def test_rollout_under_gateway_load_with_a_learner(four, tmp_path):
     cluster = four
     n4 = cluster.nodes[3]
     start_joiner(cluster, n4, encrypted=True)
+    wait_for(lambda: enc(n4, 1, "status", check=False)[0] == 0, 20, "n4 serving")
     for g in cluster.groups:
         add_learner(cluster, g, n4)
     gateway = Gateway(cluster, str(tmp_path))
@@ -330,6 +331,8 @@ def test_incapable_learner_refuses_the_cutover_naming_it(four):
     at_leader(Bootstrapped(cluster), 1, "bootstrap")
     n4 = cluster.nodes[3]
     start_joiner(cluster, n4, encrypted=False)
+    # Serving (so the refusal says "not capable", not "unreachable") before it joins.
+    wait_for(lambda: enc(n4, 2, "status", check=False)[0] == 0, 20, "n4 serving")
     add_learner(Bootstrapped(cluster), 2, n4)  # group 2 only: it never meets a key op
     found = wait_leaders(Bootstrapped(cluster), 15)
     code, _, err = enc(found[1], 1, "enable-storage-envelope", check=False)
