@@ -1,6 +1,8 @@
 // tessera-shard: one process hosting replicas of several Raft groups. Wires the flags, the
 // membership declaration, RocksDB, the gRPC raft transport and the multi-group driver,
 // then waits for SIGTERM/SIGINT and shuts down in reverse order.
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,11 +20,14 @@
 #include "shard/driver/driver.h"
 #include "shard/encryption/admin_service.h"
 #include "shard/encryption/driver_node.h"
+#include "shard/encryption/resync.h"
 #include "shard/encryption/startup.h"
 #include "shard/encryption/value_codec.h"
+#include "shard/membership/peers_record.h"
 #include "shard/metrics/metrics_http.h"
 #include "shard/redis/redis_server.h"
 #include "shard/storage/engine.h"
+#include "shard/storage/keys.h"
 #include "shard/topology/topology_service.h"
 #include "shard/transport/grpc_transport.h"
 #include "spdlog/spdlog.h"
@@ -33,6 +38,33 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 std::string Str(const absl::Status& s) { return std::string(s.ToString()); }
+
+// Raft listeners of the default group's other members: the persisted peers record, then the
+// declared bootstrap list.
+std::vector<std::string> DefaultGroupAddresses(tessera::shard::StorageEngine* engine,
+                                               tessera::shard::GroupId gid,
+                                               const tessera::shard::MembershipConfig& membership) {
+  using namespace tessera::shard;
+  std::vector<std::string> out;
+  std::string own;
+  if (auto it = membership.groups.find(gid); it != membership.groups.end()) own = it->second;
+  std::string bytes;
+  if (engine->db()
+          ->Get(rocksdb::ReadOptions(), engine->meta(), MetaKey(gid, meta::kPeers), &bytes)
+          .ok()) {
+    if (absl::StatusOr<PeersRecord> peers = DecodePeersRecord(bytes); peers.ok()) {
+      for (const Server& s : peers->peers) {
+        if (s.address != own) out.push_back(s.address);
+      }
+    }
+  }
+  if (auto it = membership.bootstrap_lists.find(gid); it != membership.bootstrap_lists.end()) {
+    for (const Server& s : it->second) {
+      if (s.address != own) out.push_back(s.address);
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -99,6 +131,16 @@ int main(int argc, char** argv) {
   encryption_options.data_dir = flags->data_dir;
   encryption_options.default_group = membership->groups.begin()->first;
   for (const auto& [gid, address] : membership->groups) encryption_options.groups.push_back(gid);
+  // --encryption-resync-sidecar asks the default group's leader, found among the persisted
+  // default-group peers and the declared bootstrap list (§13).
+  const std::vector<std::string> default_group_addresses =
+      DefaultGroupAddresses(engine->get(), encryption_options.default_group, *membership);
+  encryption_options.resync_sidecar = flags->encryption_resync_sidecar;
+  encryption_options.fetch_resync = [&default_group_addresses, &membership] {
+    return encryption::FetchResyncFromLeader(
+        default_group_addresses, membership->node_id, encryption::GrpcResyncFetcher(),
+        std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  };
   absl::StatusOr<encryption::EncryptionStartup> encryption_startup =
       encryption::StartEncryption(encryption_options, engine->get());
   if (!encryption_startup.ok()) {
@@ -149,12 +191,38 @@ int main(int argc, char** argv) {
   MetricsColdStartObserver cold_start_observer(tessera::common::DefaultRegistry());
   driver_options.cold_start_observer = &cold_start_observer;
   driver_options.encryption_applier = encryption_applier.get();
+  // Runtime resync (§7, §9): keys met in entries or snapshots before this node applied them.
+  // Declared before the driver, so it outlives every request the driver makes.
+  std::atomic<Driver*> resync_driver{nullptr};
+  std::unique_ptr<encryption::KeyResyncWorker> key_resync;
+  if (encryption_startup->mutators_enabled) {
+    encryption::KeyResyncWorker::Options o;
+    o.runtime = encryption_startup->runtime;
+    o.node_id = membership->node_id;
+    o.fetch = encryption::GrpcResyncFetcher();
+    o.addresses = [&resync_driver, &default_group_addresses,
+                   gid = encryption_options.default_group] {
+      std::vector<std::string> out = default_group_addresses;
+      if (Driver* d = resync_driver.load(); d != nullptr) {
+        if (absl::StatusOr<ClusterConfiguration> c = d->Configuration(gid); c.ok()) {
+          for (const Server& s : c->servers) out.push_back(s.address);
+        }
+      }
+      return out;
+    };
+    key_resync = std::make_unique<encryption::KeyResyncWorker>(std::move(o));
+    driver_options.encryption_key_resync = [w = key_resync.get()] { w->Request(); };
+    // Reads and restores meeting an unknown key id ask too (rate-limited by the worker).
+    encryption_startup->runtime.keys->set_miss_hook(
+        [w = key_resync.get()](uint32_t) { w->Request(); });
+  }
   auto driver = Driver::Open(engine->get(), transport.get(), driver_options);
   if (!driver.ok()) {
     spdlog::error("cannot open raft groups: {}", Str(driver.status()));
     // A declaration that contradicts the stored membership is a configuration error.
     return GetConfigErrc(driver.status()) != ConfigErrc::kOk ? kExitUsage : kExitRuntime;
   }
+  resync_driver.store(driver->get());
   // RaftAdmin on every group listener (spec/membership.md §8), registered before the
   // transport starts with the driver. Declared after the driver: destroyed after it stops.
   AdminDirectory::Options admin_options;
@@ -247,6 +315,7 @@ int main(int argc, char** argv) {
   driver->reset();
   transport.reset();
   engine->reset();
+  encryption_startup->runtime.keys->set_miss_hook(nullptr);  // before the worker goes
   spdlog::info("stopped");
   return 0;
 }

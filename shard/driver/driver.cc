@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
@@ -21,6 +22,7 @@
 #include "shard/driver/restore.h"
 #include "shard/driver/validate_open.h"
 #include "shard/encryption/applier.h"
+#include "shard/encryption/encryption_errc.h"
 #include "shard/encryption/raft_payload.h"
 #include "shard/membership/node_id.h"
 #include "shard/membership/peers_record.h"
@@ -78,6 +80,14 @@ class ConfOverlayStorage final : public raft::Storage {
   std::optional<raft::ConfState> conf_state_;
 };
 
+// An apply waiting for an encryption key retries this often (spec/encryption.md §9), logs an
+// ERROR once after kKeyWaitErrorAfter, and asks for a resync at most every kKeyResyncInterval.
+constexpr std::chrono::milliseconds kKeyRetryInterval{100};
+constexpr std::chrono::seconds kKeyWaitErrorAfter{30};
+constexpr std::chrono::seconds kKeyResyncInterval{5};
+// Entries re-read from the log per retry of a key wait (the rest follow next iteration).
+constexpr uint64_t kKeyWaitSliceBytes = uint64_t{8} << 20;
+
 // A broken invariant of the durable state: continuing could diverge replicas.
 [[noreturn]] void Fatal(const std::string& what) {
   spdlog::critical("driver: {}", what);
@@ -110,6 +120,7 @@ struct DriverMetrics {
   common::Histogram* log_fsync_seconds;
   common::Histogram* log_batch_entries;
   common::Histogram* apply_seconds;
+  common::Family<common::Gauge>* key_wait_seconds;
 };
 
 const DriverMetrics& Metrics() {
@@ -162,6 +173,10 @@ const DriverMetrics& Metrics() {
                        "durable write.",
                        {}, fast_seconds)
             .Get(),
+        &r.AddGauge("tessera_raft_unwrap_key_wait_seconds",
+                    "How long the group's apply has been waiting for a raft DEK it met in a "
+                    "sealed log entry (0 when not waiting).",
+                    group),
     };
   }();
   return metrics;
@@ -251,6 +266,24 @@ struct Driver::Group {
   common::Gauge* voters_gauge = nullptr;
   common::Gauge* learners_gauge = nullptr;
   common::Gauge* is_learner_gauge = nullptr;
+
+  // Encryption (spec/encryption.md §9). Committed entries [apply_wait_lo, apply_wait_hi] held
+  // back because the first is sealed under a raft key this node does not hold yet (0 = none):
+  // retried every kKeyRetryInterval, never skipped, re-read from the core's log so the wait
+  // holds no entries in memory.
+  uint64_t apply_wait_lo = 0;
+  uint64_t apply_wait_hi = 0;
+  Clock::time_point key_wait_since{};
+  Clock::time_point next_key_retry{};
+  Clock::time_point next_key_resync{};
+  bool key_wait_error_logged = false;
+  common::Gauge* key_wait_gauge = nullptr;
+  // Client proposals that may not enter the log yet (ProposalHold), in arrival order; at most
+  // request_queue_capacity.
+  std::deque<Request> held;
+  // The first index of this node's current leader term (its empty entry), for leader_term.
+  uint64_t leader_term = 0;
+  uint64_t term_start_index = 0;
 };
 
 class Driver::FileRefs : public std::enable_shared_from_this<FileRefs> {
@@ -521,6 +554,8 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     g->voters_gauge = m.voters->WithLabels(labels);
     g->learners_gauge = m.learners->WithLabels(labels);
     g->is_learner_gauge = m.is_learner->WithLabels(labels);
+    g->key_wait_gauge = m.key_wait_seconds->WithLabels(labels);
+    g->key_wait_gauge->Set(0);
     absl::StatusOr<std::unique_ptr<GroupLog>> log = GroupLog::Load(engine, gid);
     if (!log.ok()) return log.status();
     g->log = *std::move(log);
@@ -896,8 +931,9 @@ void Driver::Run() {
         r.run(*it->second);
       }
     }
-    // (d)-(g).
+    // (d)-(g), then proposals held for a new leader's first apply or the cutover barrier.
     ProcessReady();
+    ReleaseHeld();
     MaybeScheduleSnapshots(now);
     if (options_.expire_interval.count() > 0 && now >= next_expire) {
       ActiveExpire();
@@ -944,16 +980,60 @@ void Driver::StepInbound(std::deque<GroupMessage>& inbound,
   }
 }
 
+absl::Status Driver::ProposalHold(Group& g, std::string_view command) {
+  const raft::Raft& raft = g.node->raft();
+  if (raft.role() == raft::Role::kLeader) {
+    if (g.leader_term != raft.term()) {
+      // Every entry of the current term was appended by this leader, from its empty entry on.
+      uint64_t first = raft.log().LastIndex();
+      while (first > 1 && raft.log().TermOrZero(first - 1) == raft.term()) --first;
+      g.leader_term = raft.term();
+      g.term_start_index = first;
+    }
+    // §9: a committed raft-envelope cutover is always applied before this leader builds entries.
+    if (kv_->applied_index(g.gid) < g.term_start_index) {
+      return absl::UnavailableError(absl::StrCat("group ", g.gid,
+                                                 ": the new leader has not applied its term's "
+                                                 "first entry yet; retry"));
+    }
+  }
+  if (const encryption::EncryptionApplier* enc = options_.encryption_applier; enc != nullptr) {
+    if (enc->runtime().state->intake_blocked(g.gid) && !encryption::IsEncryptionCommand(command)) {
+      return absl::UnavailableError(
+          absl::StrCat("group ", g.gid, ": raft-envelope cutover in progress; retry"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Driver::ReleaseHeld() {
+  const Clock::time_point now = Clock::now();
+  for (auto& [gid, g] : groups_) {
+    if (g->held.empty()) continue;
+    std::deque<Request> held;
+    held.swap(g->held);
+    for (Request& r : held) {
+      if (now >= r.waiter.deadline) {
+        // §9: a held caller waits until its deadline, then gets a retryable UNAVAILABLE.
+        absl::Status why = ProposalHold(*g, r.command);
+        r.waiter.Complete(absl::UnavailableError(
+                              absl::StrCat(why.ok() ? "proposal intake was held" : why.message(),
+                                           " (held until the request deadline)")),
+                          {});
+        continue;
+      }
+      HandleRequest(r);  // proposes, fails (no longer leader), or holds it again in order
+    }
+  }
+}
+
 absl::Status Driver::ProposeEntry(Group& g, ProposalId id, uint64_t timestamp_ms,
                                   std::string_view command) {
   // Encryption (spec/encryption.md §9): the proposal-quiescence barrier of a raft-envelope
   // cutover, then the envelope itself once the group's applied cutover is set.
+  if (absl::Status hold = ProposalHold(g, command); !hold.ok()) return hold;
   if (const encryption::EncryptionApplier* enc = options_.encryption_applier; enc != nullptr) {
     const encryption::EncryptionRuntime& rt = enc->runtime();
-    if (rt.state->intake_blocked(g.gid) && !encryption::IsEncryptionCommand(command)) {
-      return absl::UnavailableError(
-          absl::StrCat("group ", g.gid, ": raft-envelope cutover in progress; retry"));
-    }
     absl::StatusOr<std::string> wrapped = encryption::WrapProposalCommand(rt, g.gid, command);
     if (!wrapped.ok()) return wrapped.status();
     return g.node->Propose(EncodeEntryPayload(id, timestamp_ms, *wrapped));
@@ -976,6 +1056,16 @@ void Driver::HandleRequest(Request& r) {
   if (raft.role() != raft::Role::kLeader) {
     r.waiter.Complete(NotLeaderError(g.gid, raft.lead()), {});
     return;
+  }
+  if (r.kind == Request::Kind::kPropose) {
+    if (absl::Status hold = ProposalHold(g, r.command); !hold.ok()) {
+      if (g.held.size() >= options_.request_queue_capacity) {
+        r.waiter.Complete(absl::ResourceExhaustedError(absl::StrCat("BUSY: ", hold.message())), {});
+      } else {
+        g.held.push_back(std::move(r));
+      }
+      return;
+    }
   }
   uint64_t id = next_request_id_++;
   if (id == 0) id = next_request_id_++;  // 0 marks the driver's own proposals
@@ -1060,10 +1150,20 @@ void Driver::ProcessReady() {
                                            /*overwrite_key=*/true);
   std::vector<std::pair<Group*, std::vector<Applied>>> applied;
   uint64_t applied_count = 0;
+  absl::flat_hash_set<const Group*> in_rounds;
   for (Round& r : rounds) {
-    if (r.rd.committed_entries.empty() || !r.rd.snapshot.IsEmpty()) continue;
+    in_rounds.insert(r.g);
+    if (!r.rd.snapshot.IsEmpty()) continue;
+    if (r.rd.committed_entries.empty() && r.g->apply_wait_lo == 0) continue;
     applied.emplace_back(r.g, std::vector<Applied>());
-    ApplyCommitted(*r.g, r.rd, apply_batch, applied.back().second);
+    ApplyCommitted(*r.g, r.rd.committed_entries, apply_batch, applied.back().second);
+    applied_count += applied.back().second.size();
+  }
+  // Groups without a Ready whose apply waits for an encryption key: their retry.
+  for (auto& [gid, g] : groups_) {
+    if (g->apply_wait_lo == 0 || in_rounds.contains(g.get())) continue;
+    applied.emplace_back(g.get(), std::vector<Applied>());
+    ApplyCommitted(*g, {}, apply_batch, applied.back().second);
     applied_count += applied.back().second.size();
   }
   const bool apply_dirty = apply_batch.GetWriteBatch()->Count() > 0;
@@ -1132,7 +1232,7 @@ void Driver::ProcessReady() {
   for (Round& r : rounds) {
     if (r.rd.committed_entries.empty() || r.rd.snapshot.IsEmpty()) continue;
     applied.emplace_back(r.g, std::vector<Applied>());
-    ApplyCommitted(*r.g, r.rd, after_install, applied.back().second);
+    ApplyCommitted(*r.g, r.rd.committed_entries, after_install, applied.back().second);
     applied_count += applied.back().second.size();
   }
   if (after_install.GetWriteBatch()->Count() > 0) {
@@ -1167,10 +1267,79 @@ void Driver::ProcessReady() {
     w.Complete(std::move(outcome.first), std::move(outcome.second));
 }
 
-void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatchWithIndex& batch,
-                            std::vector<Applied>& applied) {
+void Driver::ApplyCommitted(Group& g, const std::vector<raft::Entry>& fresh,
+                            rocksdb::WriteBatchWithIndex& batch, std::vector<Applied>& applied) {
+  if (g.apply_wait_lo == 0) {
+    if (const uint64_t stuck = ApplyEntries(g, fresh, batch, applied); stuck != 0) {
+      g.apply_wait_lo = stuck;
+      g.apply_wait_hi = fresh.back().index;
+    }
+    return;
+  }
+  if (!fresh.empty()) g.apply_wait_hi = std::max(g.apply_wait_hi, fresh.back().index);
+  // A snapshot installed meanwhile may cover part or all of the held range.
+  const uint64_t done = kv_->applied_index(g.gid);
+  if (done >= g.apply_wait_hi) {
+    EndKeyWait(g);
+    return;
+  }
+  g.apply_wait_lo = std::max(g.apply_wait_lo, done + 1);
+  if (fresh.empty() && Clock::now() < g.next_key_retry) return;
+  absl::StatusOr<std::vector<raft::Entry>> held =
+      g.node->raft().log().Slice(g.apply_wait_lo, g.apply_wait_hi + 1, kKeyWaitSliceBytes);
+  if (!held.ok() || held->empty()) {
+    Fatal(absl::StrCat(
+        "group ", g.gid, ": committed entries ", g.apply_wait_lo, "..", g.apply_wait_hi,
+        " held for an encryption key are gone from the log: ", held.status().ToString()));
+  }
+  if (const uint64_t stuck = ApplyEntries(g, *held, batch, applied); stuck != 0) {
+    g.apply_wait_lo = stuck;
+    return;
+  }
+  if (held->back().index >= g.apply_wait_hi) {
+    EndKeyWait(g);
+  } else {
+    g.apply_wait_lo = held->back().index + 1;  // the rest next iteration, without delay
+    g.next_key_retry = Clock::now();
+  }
+}
+
+void Driver::NoteKeyWait(Group& g, const absl::Status& why) {
+  const Clock::time_point now = Clock::now();
+  if (g.key_wait_since == Clock::time_point{}) {
+    g.key_wait_since = now;
+    g.next_key_resync = now;
+    spdlog::warn("group {}: apply waits for an encryption key: {}", g.gid, why.ToString());
+  }
+  const double waited = std::chrono::duration<double>(now - g.key_wait_since).count();
+  g.key_wait_gauge->Set(waited);
+  if (now - g.key_wait_since >= kKeyWaitErrorAfter && !g.key_wait_error_logged) {
+    g.key_wait_error_logged = true;
+    spdlog::error("group {}: apply has waited {:.0f}s for an encryption key: {}", g.gid, waited,
+                  why.ToString());
+  }
+  if (now >= g.next_key_resync && options_.encryption_key_resync) {
+    options_.encryption_key_resync();
+    g.next_key_resync = now + kKeyResyncInterval;
+  }
+  g.next_key_retry = now + kKeyRetryInterval;
+}
+
+void Driver::EndKeyWait(Group& g) {
+  if (g.key_wait_since != Clock::time_point{}) {
+    spdlog::info("group {}: the encryption key arrived after {:.1f}s; apply resumes", g.gid,
+                 SecondsSince(g.key_wait_since));
+  }
+  g.apply_wait_lo = g.apply_wait_hi = 0;
+  g.key_wait_since = {};
+  g.key_wait_error_logged = false;
+  g.key_wait_gauge->Set(0);
+}
+
+uint64_t Driver::ApplyEntries(Group& g, const std::vector<raft::Entry>& entries,
+                              rocksdb::WriteBatchWithIndex& batch, std::vector<Applied>& applied) {
   rocksdb::ColumnFamilyHandle* meta_cf = engine_->meta();
-  for (const raft::Entry& e : rd.committed_entries) {
+  for (const raft::Entry& e : entries) {
     // The reply is rendered only for a local client waiting on this entry.
     std::string reply;
     std::optional<data::RespReply> writer;
@@ -1186,6 +1355,11 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
     absl::StatusOr<std::optional<AppliedEntry>> staged =
         kv_->StageApply(batch, g.gid, e, writer.has_value() ? &*writer : nullptr);
     if (!staged.ok()) {
+      // §9: sealed under a key this node does not hold yet (nothing was staged): wait for it.
+      if (IsKeyWaitBeforeStaging(staged.status())) {
+        NoteKeyWait(g, staged.status());
+        return e.index;
+      }
       Fatal(absl::StrCat("group ", g.gid, ": apply of entry ", e.index, ": ",
                          staged.status().ToString()));
     }
@@ -1246,6 +1420,7 @@ void Driver::ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatch
     }
     applied.push_back(Applied{*std::move(a), std::move(reply)});
   }
+  return 0;
 }
 
 void Driver::CompleteReads(Group& g) {
@@ -1343,6 +1518,8 @@ void Driver::FailAll(const absl::Status& status) {
     for (auto& [id, w] : g->proposals) pending.push_back(std::move(w));
     for (auto& [ctx, w] : g->reads_awaiting_index) pending.push_back(std::move(w));
     for (auto& [index, w] : g->reads_awaiting_apply) pending.push_back(std::move(w));
+    for (Request& r : g->held) pending.push_back(std::move(r.waiter));
+    g->held.clear();
     g->proposals.clear();
     g->reads_awaiting_index.clear();
     g->reads_awaiting_apply.clear();

@@ -72,6 +72,11 @@ struct DriverOptions {
   // Applies replicated encryption ops (spec/encryption.md §8); null when encryption is off on
   // this node (such an op then halts the apply). Outlives the driver.
   encryption::EncryptionApplier* encryption_applier = nullptr;
+  // Asks for a runtime ResyncSidecar (spec/encryption.md §7, §9) when an entry is sealed under a
+  // raft key this node does not hold; called on the driver thread at most every 5 s per waiting
+  // group, so it must not block (encryption::KeyResyncWorker::Request). Null: only the local
+  // default-group apply can deliver the key.
+  std::function<void()> encryption_key_resync;
 };
 
 // node id, hosted groups and bootstrap lists from the resolved membership flags.
@@ -235,8 +240,24 @@ class Driver {
     AppliedEntry entry;
     std::string reply;
   };
-  void ApplyCommitted(Group& g, const raft::Ready& rd, rocksdb::WriteBatchWithIndex& batch,
-                      std::vector<Applied>& applied);
+  // Applies `fresh` (a Ready's committed entries) after any entries held back by an encryption
+  // key wait (spec/encryption.md §9), which are re-read from the core's log.
+  void ApplyCommitted(Group& g, const std::vector<raft::Entry>& fresh,
+                      rocksdb::WriteBatchWithIndex& batch, std::vector<Applied>& applied);
+  // Stages `entries` in order; the index of the entry sealed under a raft key this node does not
+  // hold yet, where it stopped (0 when every entry was staged). Other failures are fatal.
+  uint64_t ApplyEntries(Group& g, const std::vector<raft::Entry>& entries,
+                        rocksdb::WriteBatchWithIndex& batch, std::vector<Applied>& applied);
+  // The key wait's bookkeeping: gauge, WARN then ERROR after 30 s, rate-limited resync request.
+  void NoteKeyWait(Group& g, const absl::Status& why);
+  void EndKeyWait(Group& g);
+  // Why a proposal may not enter `g`'s log yet (retryable UNAVAILABLE), OK when it may: a new
+  // leader before its term's first entry is applied, or the raft-envelope cutover barrier for
+  // anything but an encryption op (spec/encryption.md §9).
+  absl::Status ProposalHold(Group& g, std::string_view command);
+  // Re-dispatches held proposals in order; those still held wait again, expired ones fail with
+  // UNAVAILABLE.
+  void ReleaseHeld();
   void CompleteReads(Group& g);
   void ExpireWaiters(Clock::time_point now);
   void PublishStatus();

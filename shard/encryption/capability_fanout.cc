@@ -2,6 +2,7 @@
 // late completions.
 #include "shard/encryption/capability_fanout.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -17,11 +18,16 @@ namespace {
 namespace v1 = tessera::encryption::v1;
 using Clock = CallContext::Clock;
 
+// Probe workers per fan-out: each takes the next unprobed member, so a large cluster costs at
+// most this many threads, and a worker stops taking members at the deadline.
+constexpr size_t kMaxProbeWorkers = 16;
+
 struct Shared {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Verdict> verdicts;  // guarded by mu
   size_t pending = 0;             // guarded by mu
+  size_t next = 0;                // the next member to probe, guarded by mu
 };
 
 bool Supports(const google::protobuf::RepeatedField<uint32_t>& versions, uint32_t v) {
@@ -96,51 +102,63 @@ absl::StatusOr<CapabilityFanoutResult> CapabilityFanout(const RouteSnapshot& rou
     shared->verdicts.push_back(std::move(v));
   }
   shared->pending = shared->verdicts.size();
-  for (size_t i = 0; i < shared->verdicts.size(); ++i) {
-    const uint64_t expected = shared->verdicts[i].node_id;
-    const std::string address = shared->verdicts[i].address;
-    // Detached: the shared state keeps a late probe's writes harmless after we returned.
-    std::thread([shared, i, expected, address, dialer, deadline, leader_fingerprint] {
-      Verdict v;
-      v.node_id = expected;
-      v.address = address;
-      if (address.empty()) {
-        v.error = std::string(EncryptionErrcName(EncryptionErrc::kMalformedMember));
-      } else if (absl::StatusOr<CapabilityProbe> probe = dialer(address); !probe.ok()) {
-        v.error = absl::StrCat("dial: ", probe.status().message());
-      } else if (!*probe) {
-        v.error = std::string(EncryptionErrcName(EncryptionErrc::kBadDialer));
-      } else if (absl::StatusOr<v1::CapabilityReport> report = (*probe)(deadline); !report.ok()) {
-        v.error = absl::StrCat("GetCapability: ", report.status().message());
-      } else if (expected != 0 && report->node_id() != 0 && report->node_id() != expected) {
-        v.error =
-            absl::StrCat(std::string(EncryptionErrcName(EncryptionErrc::kMismatchedResponder)),
-                         ": answered by node ", report->node_id());
-      } else {
-        v.reachable = true;
-        v.report = *report;
-        const std::string& fp = report->kek_fingerprint();
-        const bool same_kek = fp.size() == leader_fingerprint.size() &&
-                              std::equal(fp.begin(), fp.end(),
-                                         reinterpret_cast<const char*>(leader_fingerprint.data()));
-        v.capable = report->encryption_capable() && same_kek &&
-                    Supports(report->envelope_versions(), 1) &&
-                    Supports(report->snapshot_header_versions(), 2);
-        v.error.clear();
-        if (!report->encryption_capable()) {
-          v.error = "not encryption-capable";
-        } else if (!same_kek) {
-          v.error = "holds another KEK (fingerprint differs)";
-        } else if (!v.capable) {
-          v.error = "lacks envelope v1 or snapshot header v2";
-        }
+  auto probe_one = [dialer, deadline, leader_fingerprint](uint64_t expected,
+                                                          const std::string& address) {
+    Verdict v;
+    v.node_id = expected;
+    v.address = address;
+    if (address.empty()) {
+      v.error = std::string(EncryptionErrcName(EncryptionErrc::kMalformedMember));
+    } else if (Clock::now() >= deadline) {
+      v.error = std::string(EncryptionErrcName(EncryptionErrc::kProbeTimeout));
+    } else if (absl::StatusOr<CapabilityProbe> probe = dialer(address); !probe.ok()) {
+      v.error = absl::StrCat("dial: ", probe.status().message());
+    } else if (!*probe) {
+      v.error = std::string(EncryptionErrcName(EncryptionErrc::kBadDialer));
+    } else if (absl::StatusOr<v1::CapabilityReport> report = (*probe)(deadline); !report.ok()) {
+      v.error = absl::StrCat("GetCapability: ", report.status().message());
+    } else if (expected != 0 && report->node_id() != 0 && report->node_id() != expected) {
+      v.error = absl::StrCat(std::string(EncryptionErrcName(EncryptionErrc::kMismatchedResponder)),
+                             ": answered by node ", report->node_id());
+    } else {
+      v.reachable = true;
+      v.report = *report;
+      const std::string& fp = report->kek_fingerprint();
+      const bool same_kek = fp.size() == leader_fingerprint.size() &&
+                            std::equal(fp.begin(), fp.end(),
+                                       reinterpret_cast<const char*>(leader_fingerprint.data()));
+      v.capable = report->encryption_capable() && same_kek &&
+                  Supports(report->envelope_versions(), 1) &&
+                  Supports(report->snapshot_header_versions(), 2);
+      if (!report->encryption_capable()) {
+        v.error = "not encryption-capable";
+      } else if (!same_kek) {
+        v.error = "holds another KEK (fingerprint differs)";
+      } else if (!v.capable) {
+        v.error = "lacks envelope v1 or snapshot header v2";
       }
-      std::lock_guard lock(shared->mu);
+    }
+    return v;
+  };
+  // Each worker probes members until none is left. Workers are detached: the fan-out returns at
+  // the deadline even if a dialer or stub ignores it, and the shared state keeps a late
+  // probe's write harmless; a worker past the deadline stops taking members.
+  auto work = [shared, probe_one, deadline] {
+    std::unique_lock lock(shared->mu);
+    while (shared->next < shared->verdicts.size() && Clock::now() < deadline) {
+      const size_t i = shared->next++;
+      const uint64_t expected = shared->verdicts[i].node_id;
+      const std::string address = shared->verdicts[i].address;
+      lock.unlock();
+      Verdict v = probe_one(expected, address);
+      lock.lock();
       shared->verdicts[i] = std::move(v);
       --shared->pending;
       shared->cv.notify_all();
-    }).detach();
-  }
+    }
+  };
+  const size_t workers = std::min(shared->verdicts.size(), kMaxProbeWorkers);
+  for (size_t w = 0; w < workers; ++w) std::thread(work).detach();
   std::unique_lock lock(shared->mu);
   while (shared->pending > 0 && Clock::now() < deadline && !parent.IsCancelled()) {
     shared->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));

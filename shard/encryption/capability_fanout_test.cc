@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "shard/encryption/testing.h"
 
 namespace tessera::shard::encryption {
@@ -197,6 +198,37 @@ TEST(CapabilityFanoutTest, NoCachingBetweenCalls) {
   ASSERT_TRUE(CapabilityFanout(TwoGroups(), s.dialer(), std::chrono::seconds(1), Ctx(), Fp(1))->ok);
   ASSERT_TRUE(CapabilityFanout(TwoGroups(), s.dialer(), std::chrono::seconds(1), Ctx(), Fp(1))->ok);
   EXPECT_EQ(s.dials->load(), 6);
+}
+
+TEST(CapabilityFanoutTest, ManyMembersProbedByABoundedSetOfWorkers) {
+  RouteGroup g{1, {}, {}};
+  Script s;
+  for (uint64_t id = 1; id <= 100; ++id) {
+    const std::string address = absl::StrCat("m", id, ":1");
+    g.voters.push_back({id, address});
+    s.answers[address] = Capable(id);
+  }
+  auto in_flight = std::make_shared<std::atomic<int>>(0);
+  auto peak = std::make_shared<std::atomic<int>>(0);
+  Dialer inner = s.dialer();
+  Dialer counting = [inner, in_flight,
+                     peak](const std::string& a) -> absl::StatusOr<CapabilityProbe> {
+    const int now = ++*in_flight;
+    int seen = peak->load();
+    while (now > seen && !peak->compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // overlap the probes
+    --*in_flight;
+    return inner(a);
+  };
+  absl::StatusOr<CapabilityFanoutResult> r =
+      CapabilityFanout({g}, counting, std::chrono::seconds(5), Ctx(std::chrono::seconds(5)), Fp(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->ok) << DescribeRefusal(*r);
+  EXPECT_EQ(r->verdicts.size(), 100u);
+  EXPECT_EQ(s.dials->load(), 100);
+  EXPECT_LE(peak->load(), 16);
+  EXPECT_GE(peak->load(), 2);  // concurrent, not one by one
 }
 
 TEST(CapabilityFanoutTest, CancelledCallerGetsCancelled) {

@@ -30,7 +30,23 @@ std::vector<uint32_t> Keystore::Ids() const {
 }
 
 KeyLookup Keystore::Lookup(DekPurpose purpose) const {
-  return [this, purpose](uint32_t id) { return Find(id, purpose); };
+  return [this, purpose](uint32_t id) {
+    std::shared_ptr<const SecretBytes> key = Find(id, purpose);
+    if (key == nullptr) {
+      std::function<void(uint32_t)> hook;
+      {
+        std::shared_lock lock(mu_);
+        hook = miss_hook_;
+      }
+      if (hook) hook(id);
+    }
+    return key;
+  };
+}
+
+void Keystore::set_miss_hook(std::function<void(uint32_t id)> hook) {
+  std::unique_lock lock(mu_);
+  miss_hook_ = std::move(hook);
 }
 
 }  // namespace tessera::shard::encryption

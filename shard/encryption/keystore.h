@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -23,8 +24,13 @@ class Keystore {
   std::shared_ptr<const SecretBytes> Find(uint32_t id, DekPurpose purpose) const;
   bool Has(uint32_t id) const;
   std::vector<uint32_t> Ids() const;
-  // A lookup for envelope readers that only yields keys of `purpose`.
+  // A lookup for envelope readers that only yields keys of `purpose`. A miss calls the miss
+  // hook.
   KeyLookup Lookup(DekPurpose purpose) const;
+  // Called when a reader meets a key id this node does not hold (a log entry or a snapshot from
+  // a node whose default group is ahead): the runtime resync's trigger (spec/encryption.md §7).
+  // Any thread; must not block.
+  void set_miss_hook(std::function<void(uint32_t id)> hook);
 
  private:
   struct Entry {
@@ -33,6 +39,7 @@ class Keystore {
   };
   mutable std::shared_mutex mu_;
   absl::flat_hash_map<uint32_t, Entry> keys_;  // guarded by mu_
+  std::function<void(uint32_t)> miss_hook_;    // guarded by mu_
 };
 
 }  // namespace tessera::shard::encryption

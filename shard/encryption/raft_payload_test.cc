@@ -122,6 +122,7 @@ TEST_F(RaftEnvelopeTest, UnknownKeyIsRetryableNotSkipped) {
       EncodeEntryPayload(ProposalId{5, 2}, 1, SealRaft(*other, 999, EncodeSetCommand("k", "v")));
   auto applied = Apply(2, payload);
   EXPECT_EQ(GetEncryptionErrc(applied.status()), EncryptionErrc::kKeyUnavailable);
+  EXPECT_TRUE(IsKeyWaitBeforeStaging(applied.status()));  // the driver waits, never aborts
   EXPECT_EQ(kv_->applied_index(kGroup), 1u);
   // Once the key arrives (a raft RotateDEK applied, or a resync), the same entry applies.
   runtime_.keys->Install(999, DekPurpose::kRaft, other);

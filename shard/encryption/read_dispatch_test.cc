@@ -164,6 +164,7 @@ TEST_F(ReadDispatchTest, GateFailsClosedWhenActiveKeyMissing) {
       (*kv)->StageApply(batch, gid_, entry, nullptr);
   ASSERT_FALSE(applied.ok());
   EXPECT_EQ(GetEncryptionErrc(applied.status()), EncryptionErrc::kKeyUnavailable);
+  EXPECT_FALSE(IsKeyWaitBeforeStaging(applied.status()));  // a halt, not a wait
   // Nothing was staged for the data column family: no cleartext fallback.
   std::unique_ptr<rocksdb::WBWIIterator> it(batch.NewIterator(engine_->data()));
   it->SeekToFirst();

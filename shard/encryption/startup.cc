@@ -25,6 +25,52 @@ bool Exists(const std::string& path) {
   return !path.empty() && ::lstat(path.c_str(), &st) == 0;
 }
 
+// The §13 repair: the leader's answer, verified, replaces the local sidecar (crash-durably) and
+// the runtime is loaded from it. Keys only ever get added, so nothing the old file held is lost
+// as long as the leader's covers it, which its raft_applied_index >= ours guarantees.
+absl::Status ResyncSidecarAtStartup(const EncryptionStartupOptions& o, uint64_t last_op,
+                                    EncryptionStartup& out) {
+  if (!o.fetch_resync) {
+    return EncryptionError(EncryptionErrc::kSidecarMissing,
+                           "--encryption-resync-sidecar: no way to reach the default-group leader");
+  }
+  absl::StatusOr<tessera::encryption::v1::ResyncSidecarResponse> answer = o.fetch_resync();
+  if (!answer.ok()) {
+    return EncryptionError(
+        out.sidecar_present ? EncryptionErrc::kSidecarBehindRaftLog
+                            : EncryptionErrc::kSidecarMissing,
+        absl::StrCat("--encryption-resync-sidecar: ", answer.status().message()));
+  }
+  absl::StatusOr<Sidecar> fresh = SidecarFromResync(*answer, *out.runtime.kek);
+  if (!fresh.ok()) return fresh.status();
+  if (fresh->raft_applied_index < last_op) {
+    return EncryptionError(
+        EncryptionErrc::kSidecarBehindRaftLog,
+        absl::StrCat("--encryption-resync-sidecar: the leader's sidecar reflects "
+                     "index ",
+                     fresh->raft_applied_index, " but this node applied encryption ops up to ",
+                     last_op));
+  }
+  for (const auto& [id, key] : out.sidecar.keys) {
+    if (!fresh->keys.contains(id)) {
+      return EncryptionError(EncryptionErrc::kSidecarCorrupt,
+                             absl::StrCat("--encryption-resync-sidecar: the leader's answer lacks "
+                                          "key ",
+                                          id, " held locally"));
+    }
+  }
+  if (absl::Status s = WriteSidecar(o.sidecar_path, *fresh, o.io); !s.ok()) return s;
+  if (absl::Status s = LoadSidecarIntoRuntime(*fresh, out.runtime); !s.ok()) return s;
+  spdlog::warn(
+      "encryption: sidecar {} rebuilt from the default-group leader ({} key(s), reflects index "
+      "{}; local enc_last_op_index {})",
+      o.sidecar_path, fresh->keys.size(), fresh->raft_applied_index, last_op);
+  out.sidecar = *std::move(fresh);
+  out.sidecar_present = true;
+  out.sidecar_resynced = true;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<EncryptionStartup> StartEncryption(const EncryptionStartupOptions& o,
@@ -78,17 +124,22 @@ absl::StatusOr<EncryptionStartup> StartEncryption(const EncryptionStartupOptions
     // Every wrapped DEK must unwrap under its AAD, else this is another cluster's KEK.
     if (absl::Status s = LoadSidecarIntoRuntime(out.sidecar, out.runtime); !s.ok()) return s;
   }
-  if (*last_op > 0 && !out.sidecar_present) {
+  const bool missing = *last_op > 0 && !out.sidecar_present;
+  const bool behind = out.sidecar_present && out.sidecar.raft_applied_index < *last_op;
+  if ((missing || behind) && o.resync_sidecar) {
+    if (absl::Status s = ResyncSidecarAtStartup(o, *last_op, out); !s.ok()) return s;
+  } else if (missing) {
     return EncryptionError(
         EncryptionErrc::kSidecarMissing,
         absl::StrCat("encryption ops applied up to index ", *last_op, " but no sidecar at ",
                      o.sidecar_path, "; restart with --encryption-resync-sidecar"));
-  }
-  if (out.sidecar_present && out.sidecar.raft_applied_index < *last_op) {
+  } else if (behind) {
     return EncryptionError(EncryptionErrc::kSidecarBehindRaftLog,
                            absl::StrCat("sidecar reflects index ", out.sidecar.raft_applied_index,
                                         " but the raft log applied encryption ops up to ", *last_op,
                                         "; restart with --encryption-resync-sidecar"));
+  } else if (o.resync_sidecar) {
+    spdlog::info("encryption: --encryption-resync-sidecar: the sidecar is current; nothing to do");
   }
   if (out.sidecar.storage_envelope_active && !out.runtime.keys->Has(out.sidecar.active_storage)) {
     return EncryptionError(EncryptionErrc::kKeyUnavailable,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "shard/encryption/applier.h"
 #include "shard/encryption/kek.h"
+#include "shard/encryption/resync.h"
 #include "shard/encryption/sidecar.h"
 #include "shard/storage/engine.h"
 
@@ -24,6 +26,11 @@ struct EncryptionStartupOptions {
   GroupId default_group = 0;
   std::vector<GroupId> groups;  // hosted groups (for the raft-cutover key check)
   SidecarIo io = RealSidecarIo();
+  // --encryption-resync-sidecar (§13 repair): a missing or behind sidecar is rebuilt from the
+  // default-group leader's answer (verified under the local KEK, at least as far as the local
+  // enc_last_op_index) instead of refusing to start. `fetch_resync` asks the leader.
+  bool resync_sidecar = false;
+  std::function<absl::StatusOr<tessera::encryption::v1::ResyncSidecarResponse>()> fetch_resync;
 };
 
 struct EncryptionStartup {
@@ -33,6 +40,7 @@ struct EncryptionStartup {
   Sidecar sidecar;  // as loaded (empty when none yet)
   bool sidecar_present = false;
   std::optional<KekFingerprint> fingerprint;
+  bool sidecar_resynced = false;  // rebuilt from the leader by --encryption-resync-sidecar
 };
 
 // Runs the guards against the opened engine (the default group's meta:enc_last_op_index and

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "shard/data/watch.h"
@@ -203,6 +204,17 @@ void KvStateMachine::AdvanceClockCeiling(GroupId gid, uint64_t ms) {
   }
 }
 
+namespace {
+
+// Marks the one apply failure the caller may retry (see KeyWaitBeforeStaging).
+constexpr char kKeyWaitPayload[] = "tessera.shard/apply-key-wait";
+
+}  // namespace
+
+bool IsKeyWaitBeforeStaging(const absl::Status& status) {
+  return status.GetPayload(kKeyWaitPayload).has_value();
+}
+
 absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
     rocksdb::WriteBatchWithIndex& batch, GroupId gid, const raft::Entry& entry,
     data::Reply* reply) {
@@ -218,6 +230,24 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
       out.result = header.status();
     } else {
       out.proposal = header->id;
+      std::string_view command = std::string_view(entry.data).substr(kEntryHeaderSize);
+      // Raft envelope (spec/encryption.md §9): above the group's cutover the command is sealed.
+      // First, before anything is staged: an unknown key id (kKeyUnavailable) leaves the batch
+      // and the clock untouched, so the driver can retry the entry once the key arrives.
+      std::optional<std::string> unwrapped;
+      if (encryption_ != nullptr) {
+        absl::StatusOr<std::optional<std::string>> u =
+            encryption::UnwrapEntryCommand(encryption_->runtime(), gid, entry.index, command);
+        if (!u.ok()) {
+          absl::Status why = u.status();
+          if (encryption::GetEncryptionErrc(why) == encryption::EncryptionErrc::kKeyUnavailable) {
+            why.SetPayload(kKeyWaitPayload, absl::Cord("1"));
+          }
+          return why;
+        }
+        unwrapped = *std::move(u);
+        if (unwrapped.has_value()) command = *unwrapped;
+      }
       // The clock of this entry: never below what an earlier entry already used.
       auto clock = clock_.find(gid);
       const uint64_t ceiling = clock == clock_.end() ? 0 : clock->second->load();
@@ -225,16 +255,6 @@ absl::StatusOr<std::optional<AppliedEntry>> KvStateMachine::StageApply(
       if (now > ceiling) {
         batch.Put(engine_->meta(), MetaKey(gid, meta::kClockCeilingMs), EncodeU64BE(now));
         if (clock != clock_.end()) clock->second->store(now, std::memory_order_release);
-      }
-      std::string_view command = std::string_view(entry.data).substr(kEntryHeaderSize);
-      // Raft envelope (spec/encryption.md §9): above the group's cutover the command is sealed.
-      std::optional<std::string> unwrapped;
-      if (encryption_ != nullptr) {
-        absl::StatusOr<std::optional<std::string>> u =
-            encryption::UnwrapEntryCommand(encryption_->runtime(), gid, entry.index, command);
-        if (!u.ok()) return u.status();
-        unwrapped = *std::move(u);
-        if (unwrapped.has_value()) command = *unwrapped;
       }
       absl::StatusOr<std::vector<std::string_view>> argv = DecodeCommand(command);
       if (!argv.ok()) {

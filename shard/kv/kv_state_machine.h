@@ -56,6 +56,9 @@ std::string EncodeCommand(std::span<const std::string_view> argv);
 absl::StatusOr<std::vector<std::string_view>> DecodeCommand(std::string_view command);
 // Shorthands used by tests and tools: {"SET", key, value} and {"DEL", keys...}.
 std::string EncodeSetCommand(std::string_view key, std::string_view value);
+
+// Whether a StageApply failure is the retryable key wait (nothing staged; see StageApply).
+bool IsKeyWaitBeforeStaging(const absl::Status& status);
 std::string EncodeDelCommand(const std::vector<std::string>& keys);
 
 std::string EncodeEntryPayload(ProposalId id, uint64_t timestamp_ms, std::string_view command);
@@ -94,7 +97,11 @@ class KvStateMachine {
   // advanced, meta:clock_ceiling_ms into `batch` (indexed, so later entries of the batch see
   // earlier ones). The command's reply goes to `reply` (null: discarded). Entries at or below
   // the applied index were applied before: skipped (nullopt). Entries must come in index
-  // order. A storage failure is returned as an error status: the caller must stop.
+  // order. A storage failure is returned as an error status: the caller must stop. The one
+  // exception is marked IsKeyWaitBeforeStaging: a raft-envelope entry sealed under a key this
+  // node does not hold yet, met before anything was staged; the caller may retry the same entry
+  // later (spec/encryption.md §9). A missing key met while writing rows (kKeyUnavailable too)
+  // is not marked: part of the command is staged, the apply halts.
   absl::StatusOr<std::optional<AppliedEntry>> StageApply(rocksdb::WriteBatchWithIndex& batch,
                                                          GroupId gid, const raft::Entry& entry,
                                                          data::Reply* reply);

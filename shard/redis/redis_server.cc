@@ -38,6 +38,7 @@
 #include "shard/data/transaction.h"
 #include "shard/data/util.h"
 #include "shard/data/watch.h"
+#include "shard/encryption/resp_errors.h"
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/info.h"
 #include "shard/redis/local_commands.h"
@@ -1515,6 +1516,12 @@ std::string RedisServer::Loop::ErrorReply(const absl::Status& status, const Slot
       common::resp::ReplyWriter(&reply).Error(
           absl::StrCat("MOVED ", slot.slot, " ", redis_address));
     }
+    return reply;
+  }
+  // Encryption (spec/encryption.md §7): a retryable missing key, or an integrity failure that
+  // never returns data.
+  if (std::optional<std::string> enc = encryption::EncryptionErrorReply(status, slot.group)) {
+    common::resp::ReplyWriter(&reply).Error(*enc);
     return reply;
   }
   std::string message(status.message());

@@ -2,13 +2,20 @@
 processes, driven only through tessera-admin (docs/encryption.md runbook): bootstrap, storage
 cutover, raft cutover per group, DEK rotations, restart of every node; every acknowledged
 value reads back, and a raw scan of every data directory (RocksDB files, WAL, snapshots)
-finds none of the values written after the cutovers."""
+finds none of the values written after the cutovers. The rollout also runs with a learner and
+with load going through a tessera-gateway process the whole time, and an incapable learner
+makes the cutover refuse naming it."""
 import os
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
+import redis
 
 from shard_cluster import ShardCluster, wait_for
+from test_gateway import Gateway
 from test_shard_cluster import keys_in_group, leaders, wait_leaders
 
 SHARD = os.environ.get("TESSERA_SHARD_BIN", "build/bin/tessera-shard")
@@ -152,3 +159,187 @@ def test_disabling_encryption_later_refuses_to_start(cluster):
     assert node.proc.wait(timeout=30) != 0
     node.proc = None
     assert "kSidecarPresentWithoutFlag" in cluster.log(node)
+
+
+def start_joiner(cluster, node, encrypted):
+    """Starts `node` with --raftJoinAsLearner (no bootstrap list): capable or not."""
+    args = (cluster.args(node) if encrypted else ShardCluster.args(cluster, node))
+    i = args.index("--raftGroupPeers")
+    del args[i:i + 2]
+    args.append("--raftJoinAsLearner")
+    if encrypted:
+        args.append("--encryption-resync-sidecar")  # the joiner runbook (docs/encryption.md)
+    log = open(node.log_path, "a")
+    node.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+
+
+def raft_admin(listener, *args, check=True):
+    cmd = [ADMIN, "--timeout-ms=10000", "raft", listener] + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p.returncode, p.stdout, p.stderr
+
+
+def add_learner(cluster, group, node):
+    def attempt():
+        found = leaders(cluster)
+        if not found:
+            return None
+        code, out, err = raft_admin(f"127.0.0.1:{found[group].group_ports[group]}",
+                                    "add_learner", node.raft_id,
+                                    f"127.0.0.1:{node.group_ports[group]}", check=False)
+        if code == 0:
+            return True
+        if "kNotLeader" in err or "UNAVAILABLE" in err:
+            return None
+        raise AssertionError(err)
+    wait_for(attempt, 30, f"add_learner {node.raft_id} to group {group}")
+
+
+class Bootstrapped:
+    """The bootstrapping voters only, as a cluster view for leaders()/wait_leaders()."""
+
+    def __init__(self, cluster, count=3):
+        self.nodes = cluster.nodes[:count]
+        self.groups = cluster.groups
+
+
+class GatewayLoad:
+    """SETs unique keys through the gateway until stopped, retrying each write (same value)
+    until acknowledged; records every acknowledged write. `phase` is stamped into each value,
+    so the raw scan can tell values written after the cutovers."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self.phase = "BEFORE"
+        self.acked = {}
+        self.given_up = []
+        self.errors = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        client = self.gateway.client()
+        i = 0
+        while not self.stop.is_set():
+            key, value = f"gw-{i}", f"{self.phase}-{i}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.set(key, value) is True:
+                        self.acked[key] = value
+                        break
+                except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError):
+                    self.errors += 1
+                    client = self.gateway.client()
+                if time.monotonic() > deadline:
+                    self.given_up.append(key)
+                    break
+                time.sleep(0.05)
+            i += 1
+
+    def acked_count(self, phase):
+        return sum(1 for v in list(self.acked.values()) if v.startswith(phase + "-"))
+
+    def advance(self, phase, at_least=20):
+        """Switches the marker, then waits until `at_least` writes of it were acknowledged."""
+        self.phase = phase
+        wait_for(lambda: self.acked_count(phase) >= at_least, 60, f"{at_least} {phase} writes")
+
+
+@pytest.fixture
+def four(tmp_path, monkeypatch):
+    """n1..n3 bootstrap both groups; n4 is known to the Redis map and joins later."""
+    monkeypatch.setenv("TESSERA_KEK_BASE64", KEK)
+    c = EncryptedCluster(SHARD, str(tmp_path), nodes=4)
+    peers = c.group_peers(c.nodes[:3])
+    for n in c.nodes[:3]:
+        c.start(n, peers=peers)
+    c.bootstrap_peers = peers
+    wait_leaders(Bootstrapped(c), 20)
+    yield c
+    c.stop_all(signal.SIGKILL)
+
+
+def test_rollout_under_gateway_load_with_a_learner(four, tmp_path):
+    cluster = four
+    n4 = cluster.nodes[3]
+    start_joiner(cluster, n4, encrypted=True)
+    wait_for(lambda: enc(n4, 1, "status", check=False)[0] == 0, 20, "n4 serving")
+    for g in cluster.groups:
+        add_learner(cluster, g, n4)
+    gateway = Gateway(cluster, str(tmp_path))
+    try:
+        wait_for(lambda: gateway.client().set("warmup", "1"), 30, "a write through the gateway")
+        load = GatewayLoad(gateway)
+        load.thread.start()
+        load.advance("BEFORE")
+
+        out = at_leader(cluster, 1, "bootstrap")
+        assert out.count("reachable=true capable=true") == 4, out  # the learner included
+        load.advance("MIDWINDOW")
+        at_leader(cluster, 1, "enable-storage-envelope")
+        load.advance("STORAGESEALED")
+        # Every group at its own leader, found through the cluster overview (CLI --all-groups).
+        code, out, err = enc(cluster.nodes[0], 1, "enable-raft-envelope", "--all-groups",
+                             check=False)
+        assert code == 0, err
+        for g in cluster.groups:
+            assert f"group {g}:" in out, out
+        load.advance("RAFTSEALED")
+        at_leader(cluster, 1, "rotate-dek", "--purpose=storage")
+        at_leader(cluster, 1, "rotate-dek", "--purpose=raft")
+        load.advance("ROTATEDSEALED")
+
+        # Restart every node, the learner included, while the gateway keeps writing.
+        for n in cluster.nodes:
+            cluster.stop(n)
+        for n in cluster.nodes[:3]:
+            cluster.start(n, peers=cluster.bootstrap_peers)
+        start_joiner(cluster, n4, encrypted=True)
+        wait_leaders(cluster, 30)
+        load.advance("RESTARTED")
+        load.stop.set()
+        load.thread.join(timeout=60)
+        assert not load.thread.is_alive()
+        assert load.given_up == [], load.given_up
+
+        client = gateway.client()
+        for key, value in load.acked.items():
+            got = wait_for(lambda key=key: client.get(key), 15, f"GET {key}")
+            assert got == value, (key, got)
+        code, out, err = enc(n4, 1, "status", check=False)
+        assert code == 0, err
+        assert "storage_envelope_active: true" in out and "keys: 4" in out, out
+        code, out, err = enc(cluster.nodes[0], 1, "status", "--all", check=False)
+        assert code == 0, err + out
+        assert out.count("storage_envelope_active: true") == 4, out
+    finally:
+        gateway.stop()
+    cluster.stop_all()
+    for node in cluster.nodes:
+        # Values written after both cutovers appear nowhere on disk, on voters and learner.
+        for marker in ("RAFTSEALED", "ROTATEDSEALED", "RESTARTED"):
+            assert raw_hits(node.data_dir, marker) == [], (node.raft_id, marker)
+    assert any(raw_hits(n.data_dir, "BEFORE-") for n in cluster.nodes)
+
+
+def test_incapable_learner_refuses_the_cutover_naming_it(four):
+    cluster = four
+    at_leader(Bootstrapped(cluster), 1, "bootstrap")
+    n4 = cluster.nodes[3]
+    start_joiner(cluster, n4, encrypted=False)
+    # Serving (so the refusal says "not capable", not "unreachable") before it joins.
+    wait_for(lambda: enc(n4, 2, "status", check=False)[0] == 0, 20, "n4 serving")
+    add_learner(Bootstrapped(cluster), 2, n4)  # group 2 only: it never meets a key op
+    found = wait_leaders(Bootstrapped(cluster), 15)
+    code, _, err = enc(found[1], 1, "enable-storage-envelope", check=False)
+    assert code == 1, err
+    assert "FAILED_PRECONDITION" in err and "capability check refused cutover" in err, err
+    assert f"@127.0.0.1:{n4.group_ports[2]}: not capable" in err, err
+    out = enc(found[1], 1, "status")[1]
+    assert "storage_envelope_active: false" in out, out
+    code, out, _ = enc(found[1], 1, "capability", "--all", check=False)
+    assert code == 1 and "capable=false" in out, out

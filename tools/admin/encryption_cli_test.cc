@@ -60,6 +60,16 @@ TEST_F(EncryptionCliTest, UsageErrorsAreExitTwo) {
   EXPECT_EQ(Run({Addr(), "rotate-dek"}), 2);                 // no --purpose
   EXPECT_EQ(Run({Addr(), "rotate-dek", "--purpose=x"}), 2);  // bad purpose
   EXPECT_EQ(Run({Addr(), "resync-sidecar"}), 2);             // no --caller-node-id
+  EXPECT_EQ(Run({Addr(), "capability"}), 2);                 // a preview is always --all
+  EXPECT_EQ(Run({Addr(), "enable-raft-envelope", "--group=1", "--all-groups"}), 2);
+}
+
+TEST_F(EncryptionCliTest, AllNeedsTheClusterOverview) {
+  // This listener serves EncryptionAdmin only: the overview's RPC error is exit 1, not a crash.
+  EXPECT_EQ(Run({Addr(), "status", "--all"}), 1);
+  EXPECT_EQ(err_.str().rfind("error: UNIMPLEMENTED", 0), 0u) << err_.str();
+  EXPECT_EQ(Run({Addr(), "enable-raft-envelope", "--all-groups"}), 1);
+  EXPECT_EQ(Run({Addr(), "capability", "--all"}), 1);
 }
 
 TEST_F(EncryptionCliTest, NoWayBackSubcommandsRefuse) {
