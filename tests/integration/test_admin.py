@@ -222,6 +222,19 @@ def test_group_led_by_a_node_added_at_runtime_is_reachable_through_the_gateway(
                 key = key_in_group(cluster, g, prefix=f"gw{g}-{i}-")
                 assert client.set(key, f"v{i}") is True
                 assert client.get(key) == f"v{i}"
+        # Shrink back to three voters under the same load: n1 leaves both groups.
+        for g in cluster.groups:
+            _, out, _ = admin(listener(n4, g), "remove_server", "n1")
+            assert re.fullmatch(r"index: \d+\n", out), out
+        _, out, _ = admin(listener(n4, 1), "overview")
+        for g in cluster.groups:
+            conf = json.loads(admin(listener(n4, g), "config", json_out=True)[1])
+            assert sorted(m["id"] for m in conf["servers"]) == ["n2", "n3", "n4"], conf
+        for name in ("n2", "n3", "n4"):
+            assert re.search(rf"^{name}\s", out, re.M), out
+        for g in cluster.groups:
+            key = key_in_group(cluster, g, prefix=f"after{g}-")
+            assert wait_for(lambda: client.set(key, "x") is True, 20, f"a write to group {g}")
         wait_for(lambda: len(load.acked) >= 50, 30, "the gateway load to make progress")
     finally:
         load.stop.set()
