@@ -1176,7 +1176,7 @@ std::vector<CommandSpec> Rows() {
        .docs = {"Stop listening for messages posted to channels matching the given patterns",
                 "2.0.0", "pubsub",
                 "O(N+M) where N is the number of patterns the client is already subscribed and M "
-                "is the number of total patterns subscribed in the system."}},
+                "is the number of total patterns subscribed in the system (by any client)."}},
       {.name = "pubsub",
        .arity = -2,
        .policy = kLocal,

@@ -448,6 +448,13 @@ TEST(CommandTableTest, MultiKeyPolicies) {
       {"discard", kTransaction},
       {"watch", kTransaction},
       {"unwatch", kTransaction},
+      // Channels are not keys: the shard routes them itself, the gateway does not serve them.
+      {"publish", kLocal},
+      {"subscribe", kLocal},
+      {"unsubscribe", kLocal},
+      {"psubscribe", kLocal},
+      {"punsubscribe", kLocal},
+      {"pubsub", kLocal},
       {"ping", kLocal},
       {"echo", kLocal},
       {"hello", kLocal},
