@@ -1606,7 +1606,7 @@ bool RedisServer::Loop::StartPubSubCommand(Client& c, const routing::CommandSpec
         "    Return the number of subscribers for the specified channels, excluding",
         "    pattern subscriptions(default: no channels).",
         "HELP",
-        "    Print this help."};
+        "    Prints this help."};
     w.ArrayHeader(std::size(kHelp));
     for (std::string_view line : kHelp) w.SimpleString(line);
   }

@@ -821,6 +821,10 @@ TEST_F(SingleNodeTest, PublishReachesASubscriberOnAnotherConnection) {
   EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS"})), "bar|foo");
   EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS", "f*"})), "foo");
   EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "NUMPAT"}), "int:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "channels", "a", "b"}),
+            "error:ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB "
+            "HELP.");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "HELP"}), "array:10");
   // UNSUBSCRIBE without channels drops them all, one confirmation each.
   EXPECT_EQ(Flat(Command(sub.get(), {"UNSUBSCRIBE"})), "unsubscribe|bar|1");
   EXPECT_EQ(Flat(NextReply(sub.get())), "unsubscribe|foo|0");
