@@ -1735,6 +1735,8 @@ std::string RedisServer::Loop::InfoText(std::span<const std::string> sections) {
         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&client->handle)));
   }
   stats_.Sample(uv_now(&loop_));
+  stats_.pubsub_channels = pubsub_.channels().size();
+  stats_.pubsub_patterns = pubsub_.NumPat();
   const InfoSections selected = SelectInfoSections(sections);
   return RenderInfo(selected, GatherInfo(selected, *driver_, options_.groups, listener));
 }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
@@ -821,6 +822,8 @@ TEST_F(SingleNodeTest, PublishReachesASubscriberOnAnotherConnection) {
   EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS"})), "bar|foo");
   EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS", "f*"})), "foo");
   EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "NUMPAT"}), "int:0");
+  EXPECT_TRUE(absl::StrContains(Exec(ctx_.get(), {"INFO", "stats"}),
+                                "pubsub_channels:2\r\npubsub_patterns:0\r\n"));
   EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "channels", "a", "b"}),
             "error:ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB "
             "HELP.");
