@@ -861,11 +861,13 @@ TEST_F(SingleNodeTest, PatternSubscribersHearMatchingChannelsByteForByte) {
 
 TEST_F(SingleNodeTest, SubscribedResp2ClientMayOnlyRunPubSubCommands) {
   RawClient sub(port());
-  sub.Send("SUBSCRIBE bar\r\nGET bar\r\nHELLO 3\r\nPING\r\nPING hi\r\n");
+  sub.Send("SUBSCRIBE bar\r\nGET bar\r\nPUBLISH bar x\r\nHELLO 3\r\nPING\r\nPING hi\r\n");
   const std::string expected =
       "*3\r\n$9\r\nsubscribe\r\n$3\r\nbar\r\n:1\r\n"
       "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
       "are allowed in this context\r\n"
+      "-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+      "RESET are allowed in this context\r\n"
       "-ERR Can't execute 'hello': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
       "are allowed in this context\r\n"
       "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
