@@ -224,6 +224,12 @@ LocalOutcome RunLocalCommand(const routing::CommandSpec& spec, routing::ArgvRef 
     Client(spec, argv, ctx, session, out);
   } else if (name == "info") {
     w.Verbatim(ctx.info ? ctx.info() : std::string());
+  } else if ((top.flags.Has(routing::CommandFlag::kPubsub) && name != "publish") ||
+             name == "pubsub") {
+    // Forwarding would put a shared shard connection in subscribed mode (and PUBSUB would
+    // count one shard's subscribers); the server forwards PUBLISH to the channel's group.
+    w.Error(absl::StrCat("ERR '", spec.full_name,
+                         "' is not served through the gateway yet; use a shard's Redis listener"));
   } else {
     return LocalOutcome::kForward;
   }

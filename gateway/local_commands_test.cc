@@ -75,6 +75,15 @@ TEST_F(LocalCommandsTest, QuitClosesAndServerCommandsGoToAShard) {
   EXPECT_EQ(Run({"CONFIG", "GET", "x"}, &out), LocalOutcome::kForward);
 }
 
+TEST_F(LocalCommandsTest, PubSubIsRefusedNotForwardedOverSharedConnections) {
+  EXPECT_EQ(Reply({"SUBSCRIBE", "ch"}),
+            "-ERR 'subscribe' is not served through the gateway yet; use a shard's Redis "
+            "listener\r\n");
+  std::string out;
+  EXPECT_EQ(Run({"PUBLISH", "ch", "m"}, &out), LocalOutcome::kForward);
+  EXPECT_TRUE(Reply({"PUBSUB", "NUMPAT"}).starts_with("-ERR 'pubsub|numpat' is not served"));
+}
+
 TEST_F(LocalCommandsTest, ClientNamesAndKill) {
   EXPECT_EQ(Reply({"CLIENT", "SETNAME", "bad name"}),
             "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");

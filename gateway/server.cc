@@ -714,6 +714,11 @@ void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string
     r.plan.policy = spec.policy;
     PlanPart part;
     part.group = view_ != nullptr ? view_->default_group() : 0;
+    if (spec.name == "publish" && view_ != nullptr) {
+      // A channel is served by the leader of its slot's group (docs/gateway.md, Pub/Sub).
+      part.slot = routing::SlotForKey(argv[1]);
+      part.group = view_->table().GroupForSlot(part.slot);
+    }
     part.command = raw.empty() ? EncodeCommand(argv) : std::string(raw);
     r.plan.parts.push_back(std::move(part));
   } else {
@@ -741,7 +746,7 @@ void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string
   // plain SET sent twice can land on both sides of another client's write, which no single
   // point in time explains (the chaos suite caught it).
   r.retry_safe = spec.flags.Has(routing::CommandFlag::kReadonly) ||
-                 !spec.flags.Has(routing::CommandFlag::kWrite);
+                 (!spec.flags.Has(routing::CommandFlag::kWrite) && spec.name != "publish");
   Forward(r);
 }
 

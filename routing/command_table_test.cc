@@ -63,6 +63,8 @@ const std::vector<std::string_view> kIssueCommands = {
     "bzpopmin", "bzpopmax", "zrandmember", "zunionstore", "zinterstore", "zscan",
     // Transactions.
     "multi", "exec", "discard", "watch", "unwatch",
+    // Pub/Sub.
+    "publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "pubsub",
     // Connection and server.
     "ping", "echo", "hello", "auth", "select", "quit", "reset", "client", "info", "time", "config",
     "command"};
@@ -89,7 +91,7 @@ TEST(CommandTableTest, CoversTheIssueCommandsInOrder) {
   std::vector<std::string_view> names;
   for (const CommandSpec& spec : AllCommands()) names.push_back(spec.name);
   EXPECT_EQ(names, kIssueCommands);
-  EXPECT_EQ(AllCommands().size(), 138u);
+  EXPECT_EQ(AllCommands().size(), 144u);
 
   std::map<std::string_view, std::vector<std::string_view>> subcommands;
   size_t count = 0;
@@ -102,9 +104,10 @@ TEST(CommandTableTest, CoversTheIssueCommandsInOrder) {
   const std::map<std::string_view, std::vector<std::string_view>> expected = {
       {"client", {"id", "setname", "getname", "list", "info", "kill", "help"}},
       {"config", {"get", "help"}},
-      {"command", {"count", "info", "docs", "getkeys", "help"}}};
+      {"command", {"count", "info", "docs", "getkeys", "help"}},
+      {"pubsub", {"channels", "numsub", "numpat", "help"}}};
   EXPECT_EQ(subcommands, expected);
-  EXPECT_EQ(count, 14u);
+  EXPECT_EQ(count, 18u);
 }
 
 TEST(CommandTableTest, RowsAreWellFormed) {
@@ -221,6 +224,8 @@ TEST(CommandTableTest, DerivedKeyTriplesFlagsAndCategories) {
                                          {"zinterstore", 1, 1, 1, true},
                                          {"sintercard", 0, 0, 0, true},
                                          {"ping", 0, 0, 0, false},
+                                         {"publish", 0, 0, 0, false},
+                                         {"subscribe", 0, 0, 0, false},
                                          {"client|id", 0, 0, 0, false}}) {
     SCOPED_TRACE(c.name);
     const CommandSpec* spec = FindCommandByFullName(c.name);
@@ -246,6 +251,9 @@ TEST(CommandTableTest, DerivedKeyTriplesFlagsAndCategories) {
   EXPECT_EQ(categories("client|list"), "@admin @slow @dangerous @connection");
   EXPECT_EQ(categories("client"), "@slow");
   EXPECT_EQ(categories("multi"), "@fast @transaction");
+  EXPECT_EQ(categories("publish"), "@pubsub @fast");
+  EXPECT_EQ(categories("subscribe"), "@pubsub @slow");
+  EXPECT_EQ(categories("pubsub|numsub"), "@pubsub @slow");
 }
 
 TEST(CommandTableTest, FlagAndCategoryNames) {
@@ -440,6 +448,13 @@ TEST(CommandTableTest, MultiKeyPolicies) {
       {"discard", kTransaction},
       {"watch", kTransaction},
       {"unwatch", kTransaction},
+      // Channels are not keys: the shard routes them itself, the gateway does not serve them.
+      {"publish", kLocal},
+      {"subscribe", kLocal},
+      {"unsubscribe", kLocal},
+      {"psubscribe", kLocal},
+      {"punsubscribe", kLocal},
+      {"pubsub", kLocal},
       {"ping", kLocal},
       {"echo", kLocal},
       {"hello", kLocal},

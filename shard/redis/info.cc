@@ -214,8 +214,8 @@ void RenderStats(const InfoFigures& f, std::string* out) {
   Field(out, "instantaneous_output_kbps", s.output.PerSecond() / 1024);
   Field(out, "rejected_connections", s.rejected_connections);
   Field(out, "evicted_keys", "0");
-  Field(out, "pubsub_channels", "0");
-  Field(out, "pubsub_patterns", "0");
+  Field(out, "pubsub_channels", s.pubsub_channels);
+  Field(out, "pubsub_patterns", s.pubsub_patterns);
   Field(out, "total_error_replies", s.error_replies);
 }
 

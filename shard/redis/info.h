@@ -66,6 +66,9 @@ struct ListenerStats {
   uint64_t net_output_bytes = 0;
   uint64_t error_replies = 0;
   uint64_t used_memory_peak = 0;  // the largest used_memory an INFO call saw
+  // Channels with a subscriber and distinct patterns, as the listener saw them at INFO.
+  uint64_t pubsub_channels = 0;
+  uint64_t pubsub_patterns = 0;
   RateSampler ops;
   RateSampler input;
   RateSampler output;

@@ -42,6 +42,7 @@
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/info.h"
 #include "shard/redis/local_commands.h"
+#include "shard/redis/pubsub.h"
 #include "shard/topology/topology_service.h"
 #include "spdlog/spdlog.h"
 
@@ -146,6 +147,7 @@ class RedisServer::Loop {
   struct Slot {
     bool ready = false;
     bool close_after = false;
+    bool push = false;  // a Pub/Sub message, queued behind the replies already dispatched
     std::string reply;
     // The command while it waits for the driver.
     CommandId command = CommandId::kLocal;
@@ -209,6 +211,7 @@ class RedisServer::Loop {
     bool close_requested = false;  // close once the queued writes complete
     bool closing = false;          // uv_close called
     size_t writes_in_flight = 0;
+    size_t push_bytes = 0;  // bytes of push slots not yet handed to libuv
   };
 
   struct WriteRequest {
@@ -271,6 +274,20 @@ class RedisServer::Loop {
   void Finish(Slot& slot, std::string reply);
   std::string ErrorReply(const absl::Status& status, const Slot& slot) const;
   std::string InfoText(std::span<const std::string> sections);
+
+  // Pub/Sub (pubsub.h). Answers SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH,
+  // PUBSUB and a subscribed RESP2 client's PING into `reply`; false for other commands.
+  bool StartPubSubCommand(Client& c, const routing::CommandSpec& spec,
+                          const std::vector<std::string>& argv, std::string* reply);
+  // True when this node leads the group of `channel`'s slot; otherwise `error` is the reply
+  // (MOVED to the leader, TRYAGAIN).
+  bool LeadsChannel(std::string_view channel, std::string* error) const;
+  // Queues a message for `c` behind its dispatched replies, or closes a subscriber that is too
+  // far behind (max_pubsub_output).
+  void Deliver(Client& c, std::string message);
+  // Closes the subscribers of channels whose group this node no longer leads: they resubscribe
+  // at the new leader (docs/compatibility.md).
+  void DropLostChannels();
 
   // WATCH and UNWATCH outside MULTI; true when `out` holds the reply.
   bool StartWatchCommand(Client& c, Slot& slot, uint64_t seq, const routing::CommandSpec& spec,
@@ -341,6 +358,7 @@ class RedisServer::Loop {
   uv_timer_t routing_timer_;
   int port_ = 0;
   ListenerStats stats_;  // INFO clients/stats counters
+  PubSubRegistry pubsub_;
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;
@@ -413,7 +431,9 @@ void RedisServer::Loop::Stop() {
 void RedisServer::Loop::Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 void RedisServer::Loop::OnRoutingTimer(uv_timer_t* handle) {
-  static_cast<Loop*>(handle->data)->RefreshRoutingTable();
+  Loop* self = static_cast<Loop*>(handle->data);
+  self->RefreshRoutingTable();
+  self->DropLostChannels();
 }
 
 void RedisServer::Loop::RefreshRoutingTable() {
@@ -774,6 +794,17 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     Finish(slot, std::move(reply));
     return;
   }
+  if (c.session.protocol == 2 && pubsub_.SubscriptionCount(c.id) > 0 &&
+      spec.full_name != "subscribe" && spec.full_name != "unsubscribe" &&
+      spec.full_name != "psubscribe" && spec.full_name != "punsubscribe" &&
+      spec.full_name != "ping" && spec.full_name != "quit" && spec.full_name != "reset") {
+    // RESP2 has no push type: a subscribed connection carries only Pub/Sub, as in Redis.
+    out.Error(absl::StrCat("ERR Can't execute '", spec.full_name,
+                           "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                           "allowed in this context"));
+    Finish(slot, std::move(reply));
+    return;
+  }
   if (r.in_group != 0 && data::FindDataCommand(spec.full_name) == nullptr) {
     out.Error(absl::StrCat("ERR TESSERA.INGROUP runs keyless data commands only, not '",
                            spec.full_name, "'"));
@@ -786,9 +817,14 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     return;
   }
   if (slot.command == CommandId::kData) return;  // EXEC or WATCH proposed
+  if (StartPubSubCommand(c, spec, argv, &reply)) {
+    Finish(slot, std::move(reply));
+    return;
+  }
   if (spec.full_name == "reset") {
     c.watched.clear();
     c.watch_group = 0;
+    pubsub_.RemoveClient(c.id);
   }
   if (data::FindDataCommand(spec.full_name) == nullptr) {
     // Connection and server commands, answered here.
@@ -1479,6 +1515,164 @@ std::string RedisServer::Loop::MergeParts(Slot& slot) const {
   }
 }
 
+bool RedisServer::Loop::StartPubSubCommand(Client& c, const routing::CommandSpec& spec,
+                                           const std::vector<std::string>& argv,
+                                           std::string* reply) {
+  const std::string& name = spec.full_name;
+  const int protocol = c.session.protocol;
+  common::resp::ReplyWriter w(
+      reply, protocol == 3 ? common::resp::Protocol::kResp3 : common::resp::Protocol::kResp2);
+  const std::span<const std::string> names(argv.begin() + 1, argv.end());
+  if (name == "ping") {
+    if (protocol != 2 || pubsub_.SubscriptionCount(c.id) == 0 || argv.size() > 2) return false;
+    w.ArrayHeader(2);
+    w.Bulk("pong");
+    w.Bulk(argv.size() == 2 ? std::string_view(argv[1]) : std::string_view());
+    return true;
+  }
+  if (name == "subscribe" || name == "psubscribe") {
+    if (pubsub_.SubscriptionCount(c.id) + names.size() > options_.max_subscriptions) {
+      w.Error(absl::StrCat("ERR max number of subscriptions per client (",
+                           options_.max_subscriptions, ") reached"));
+      return true;
+    }
+    if (name == "psubscribe") {
+      // Patterns need no leader: they hear what this node's leaders publish.
+      pubsub_.PSubscribe(c.id, names, protocol, reply);
+      return true;
+    }
+    for (const std::string& channel : names) {
+      if (!LeadsChannel(channel, reply)) return true;
+    }
+    pubsub_.Subscribe(c.id, names, protocol, reply);
+    return true;
+  }
+  if (name == "unsubscribe") {
+    pubsub_.Unsubscribe(c.id, names, protocol, reply);
+    return true;
+  }
+  if (name == "punsubscribe") {
+    pubsub_.PUnsubscribe(c.id, names, protocol, reply);
+    return true;
+  }
+  if (name == "publish") {
+    if (!LeadsChannel(argv[1], reply)) return true;
+    std::string own;  // a RESP3 publisher's own subscriptions hear it before the reply
+    std::vector<Client*> receivers;
+    for (const PubSubRegistry::Receiver& r : pubsub_.Receivers(argv[1])) {
+      auto it = clients_.find(r.client);
+      if (it == clients_.end() || it->second->closing) continue;
+      Client& to = *it->second;
+      std::string message = PubSubMessage(to.session.protocol, r.pattern, argv[1], argv[2]);
+      if (&to == &c) {
+        own.append(message);
+      } else {
+        Deliver(to, std::move(message));
+      }
+      receivers.push_back(&to);
+    }
+    reply->append(own);
+    w.Integer(static_cast<int64_t>(receivers.size()));
+    for (Client* to : receivers) {
+      if (to != &c) Flush(*to);
+    }
+    return true;
+  }
+  if (spec.container == nullptr || spec.container->name != "pubsub") return false;
+  if (name == "pubsub|channels") {
+    if (argv.size() > 3) {
+      w.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '", argv[1],
+                           "'. Try PUBSUB HELP."));
+      return true;
+    }
+    const std::vector<std::string> channels =
+        pubsub_.ActiveChannels(argv.size() == 3 ? &argv[2] : nullptr);
+    w.ArrayHeader(channels.size());
+    for (const std::string& channel : channels) w.Bulk(channel);
+  } else if (name == "pubsub|numsub") {
+    w.ArrayHeader(2 * (argv.size() - 2));
+    for (size_t i = 2; i < argv.size(); ++i) {
+      w.Bulk(argv[i]);
+      w.Integer(static_cast<int64_t>(pubsub_.NumSub(argv[i])));
+    }
+  } else if (name == "pubsub|numpat") {
+    w.Integer(static_cast<int64_t>(pubsub_.NumPat()));
+  } else {
+    static constexpr std::string_view kHelp[] = {
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "HELP",
+        "    Prints this help."};
+    w.ArrayHeader(std::size(kHelp));
+    for (std::string_view line : kHelp) w.SimpleString(line);
+  }
+  return true;
+}
+
+bool RedisServer::Loop::LeadsChannel(std::string_view channel, std::string* error) const {
+  Slot where;
+  where.slot = routing::SlotForKey(channel);
+  where.group = table_.GroupForSlot(where.slot);
+  absl::StatusOr<GroupStatus> st = driver_->Status(where.group);
+  if (!st.ok()) {
+    error->append(ErrorReply(st.status(), where));
+    return false;
+  }
+  if (st->role != raft::Role::kLeader) {
+    error->append(ErrorReply(NotLeaderError(where.group, st->leader), where));
+    return false;
+  }
+  return true;
+}
+
+void RedisServer::Loop::Deliver(Client& c, std::string message) {
+  if (c.closing) return;
+  const size_t queued =
+      uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&c.handle)) +
+      c.push_bytes + message.size();
+  if (queued > options_.max_pubsub_output) {
+    spdlog::warn("redis: client {} closed: {} bytes of Pub/Sub output unsent (limit {})", c.id,
+                 queued, options_.max_pubsub_output);
+    CloseClient(c);
+    return;
+  }
+  c.push_bytes += message.size();
+  Slot& slot = c.slots.emplace_back();
+  slot.ready = true;
+  slot.push = true;
+  slot.reply = std::move(message);
+}
+
+void RedisServer::Loop::DropLostChannels() {
+  if (pubsub_.channels().empty()) return;
+  absl::flat_hash_map<GroupId, bool> leads;
+  std::set<uint64_t> lost;
+  for (const auto& [channel, subscribers] : pubsub_.channels()) {
+    const GroupId group = table_.GroupForSlot(routing::SlotForKey(channel));
+    auto [it, inserted] = leads.try_emplace(group, false);
+    if (inserted) {
+      absl::StatusOr<GroupStatus> st = driver_->Status(group);
+      it->second = st.ok() && st->role == raft::Role::kLeader;
+    }
+    if (!it->second) lost.insert(subscribers.begin(), subscribers.end());
+  }
+  for (uint64_t id : lost) {
+    auto it = clients_.find(id);
+    if (it == clients_.end() || it->second->closing) continue;
+    spdlog::info(
+        "redis: client {} closed: this node no longer leads the group of a channel it "
+        "subscribed to",
+        id);
+    CloseClient(*it->second);
+  }
+}
+
 void RedisServer::Loop::Finish(Slot& slot, std::string reply) {
   slot.ready = true;
   slot.reply = std::move(reply);
@@ -1553,6 +1747,8 @@ std::string RedisServer::Loop::InfoText(std::span<const std::string> sections) {
         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&client->handle)));
   }
   stats_.Sample(uv_now(&loop_));
+  stats_.pubsub_channels = pubsub_.channels().size();
+  stats_.pubsub_patterns = pubsub_.NumPat();
   const InfoSections selected = SelectInfoSections(sections);
   return RenderInfo(selected, GatherInfo(selected, *driver_, options_.groups, listener));
 }
@@ -1563,6 +1759,7 @@ bool RedisServer::Loop::Flush(Client& c) {
   size_t n = 0;
   bool close_after = false;
   while (n < c.slots.size() && c.slots[n].ready) {
+    if (c.slots[n].push) c.push_bytes -= c.slots[n].reply.size();
     out.append(c.slots[n].reply);
     if (c.slots[n].reply.starts_with('-')) ++stats_.error_replies;
     close_after = close_after || c.slots[n].close_after;
@@ -1646,6 +1843,9 @@ void RedisServer::Loop::OnClientClosed(uv_handle_t* handle) {
     parked.push_back(it->first);
   }
   for (const SlotRef& ref : parked) self->Unpark(ref.first, ref.second);
+  // Here rather than in CloseClient: PUBLISH and the leadership sweep close clients while they
+  // walk the registry.
+  self->pubsub_.RemoveClient(c->id);
   self->clients_.erase(c->id);
 }
 

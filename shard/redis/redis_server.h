@@ -1,5 +1,5 @@
 // The shard's Redis listener: one libuv loop thread parsing RESP, routing each key to its group,
-// queueing proposals and reads to the driver, and replying in request order per client.
+// queueing proposals and reads to the driver, replying in request order per client, and Pub/Sub.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +54,11 @@ struct RedisServerOptions {
   std::string requirepass;  // --requirepass: clients must AUTH first (empty: no password)
   size_t max_pending_commands = 1024;  // per client, parsed and unanswered; then stop reading
   size_t max_output_backlog = size_t{64} << 20;  // unsent reply bytes before reading pauses
+  // Pub/Sub: a subscriber whose unsent bytes (replies and messages) would pass this is closed,
+  // like Redis's client-output-buffer-limit for pubsub clients; and the most channels plus
+  // patterns one client may hold.
+  size_t max_pubsub_output = size_t{32} << 20;
+  size_t max_subscriptions = 100'000;
 };
 
 // Groups, bootstrap lists and the Redis map from the resolved membership flags.

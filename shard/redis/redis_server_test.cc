@@ -18,7 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "routing/command_table.h"
 #include "shard/driver/loopback_transport.h"
@@ -787,6 +789,156 @@ TEST(RedisServerTest, QueryBufferLimit) {
   EXPECT_EQ(Exec(ok.get(), {"ECHO", std::string(1000, 'y')}), "str:" + std::string(1000, 'y'));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Pub/Sub.
+
+// A Pub/Sub array as "a|b|c" (integers as digits, nil as "nil").
+std::string Flat(const Reply& r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY) return Describe(r);
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < r->elements; ++i) {
+    const redisReply* e = r->element[i];
+    if (e->type == REDIS_REPLY_INTEGER) {
+      parts.push_back(absl::StrCat(e->integer));
+    } else if (e->type == REDIS_REPLY_NIL) {
+      parts.push_back("nil");
+    } else {
+      parts.push_back(std::string(e->str, e->len));
+    }
+  }
+  return absl::StrJoin(parts, "|");
+}
+
+TEST_F(SingleNodeTest, PublishReachesASubscriberOnAnotherConnection) {
+  Context sub = Connect(port());
+  EXPECT_EQ(Flat(Command(sub.get(), {"SUBSCRIBE", "bar", "foo"})), "subscribe|bar|1");
+  EXPECT_EQ(Flat(NextReply(sub.get())), "subscribe|foo|2");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "bar", "hello"}), "int:1");
+  EXPECT_EQ(Flat(NextReply(sub.get())), "message|bar|hello");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "nobody", "x"}), "int:0");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "foo", std::string("a\0b", 3)}), "int:1");
+  EXPECT_EQ(Flat(NextReply(sub.get())), std::string("message|foo|a\0b", 15));
+  EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "NUMSUB", "bar", "zz"})), "bar|1|zz|0");
+  EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS"})), "bar|foo");
+  EXPECT_EQ(Flat(Command(ctx_.get(), {"PUBSUB", "CHANNELS", "f*"})), "foo");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "NUMPAT"}), "int:0");
+  EXPECT_TRUE(absl::StrContains(Exec(ctx_.get(), {"INFO", "stats"}),
+                                "pubsub_channels:2\r\npubsub_patterns:0\r\n"));
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "channels", "a", "b"}),
+            "error:ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB "
+            "HELP.");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "HELP"}), "array:10");
+  // UNSUBSCRIBE without channels drops them all, one confirmation each.
+  EXPECT_EQ(Flat(Command(sub.get(), {"UNSUBSCRIBE"})), "unsubscribe|bar|1");
+  EXPECT_EQ(Flat(NextReply(sub.get())), "unsubscribe|foo|0");
+  EXPECT_EQ(Flat(Command(sub.get(), {"UNSUBSCRIBE"})), "unsubscribe|nil|0");
+  EXPECT_EQ(Exec(sub.get(), {"GET", "bar"}), "nil");  // out of subscribed mode
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "bar", "hello"}), "int:0");
+}
+
+TEST_F(SingleNodeTest, PatternSubscribersHearMatchingChannelsByteForByte) {
+  RawClient sub(port());
+  sub.Send("*2\r\n$10\r\nPSUBSCRIBE\r\n$5\r\nne?s*\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n");
+  const std::string confirmations =
+      "*3\r\n$10\r\npsubscribe\r\n$5\r\nne?s*\r\n:1\r\n"
+      "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:2\r\n";
+  EXPECT_EQ(sub.ReadBytes(confirmations.size()), confirmations);
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "NUMPAT"}), "int:1");
+  // Both subscriptions receive it: PUBLISH counts two receivers.
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "news", "hi"}), "int:2");
+  const std::string messages =
+      "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+      "*4\r\n$8\r\npmessage\r\n$5\r\nne?s*\r\n$4\r\nnews\r\n$2\r\nhi\r\n";
+  EXPECT_EQ(sub.ReadBytes(messages.size()), messages);
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "nets.x", "y"}), "int:1");
+  const std::string pmessage = "*4\r\n$8\r\npmessage\r\n$5\r\nne?s*\r\n$6\r\nnets.x\r\n$1\r\ny\r\n";
+  EXPECT_EQ(sub.ReadBytes(pmessage.size()), pmessage);
+  sub.Send("PUNSUBSCRIBE\r\n");
+  const std::string dropped = "*3\r\n$12\r\npunsubscribe\r\n$5\r\nne?s*\r\n:1\r\n";
+  EXPECT_EQ(sub.ReadBytes(dropped.size()), dropped);
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBSUB", "NUMPAT"}), "int:0");
+}
+
+TEST_F(SingleNodeTest, SubscribedResp2ClientMayOnlyRunPubSubCommands) {
+  RawClient sub(port());
+  sub.Send("SUBSCRIBE bar\r\nGET bar\r\nPUBLISH bar x\r\nHELLO 3\r\nPING\r\nPING hi\r\n");
+  const std::string expected =
+      "*3\r\n$9\r\nsubscribe\r\n$3\r\nbar\r\n:1\r\n"
+      "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+      "are allowed in this context\r\n"
+      "-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+      "RESET are allowed in this context\r\n"
+      "-ERR Can't execute 'hello': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+      "are allowed in this context\r\n"
+      "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+      "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n";
+  EXPECT_EQ(sub.ReadBytes(expected.size()), expected);
+  // RESET leaves subscribed mode and drops the subscriptions.
+  sub.Send("RESET\r\nPING\r\n");
+  EXPECT_EQ(sub.ReadBytes(15), "+RESET\r\n+PONG\r\n");
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "bar", "x"}), "int:0");
+}
+
+TEST_F(SingleNodeTest, Resp3SubscribersGetPushesAndMayRunAnyCommand) {
+  RawClient sub(port());
+  sub.Send("HELLO 3\r\n");
+  // HELLO's map ends with the modules array: wait for it, whatever the fields before.
+  std::string hello;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!hello.ends_with("$7\r\nmodules\r\n*0\r\n") &&
+         std::chrono::steady_clock::now() < deadline) {
+    hello += sub.ReadBytes(1, milliseconds(100));
+  }
+  ASSERT_TRUE(hello.ends_with("$7\r\nmodules\r\n*0\r\n")) << hello;
+  sub.Send("SUBSCRIBE bar\r\nGET nothing\r\n");
+  const std::string expected = ">3\r\n$9\r\nsubscribe\r\n$3\r\nbar\r\n:1\r\n_\r\n";
+  EXPECT_EQ(sub.ReadBytes(expected.size()), expected);
+  EXPECT_EQ(Exec(ctx_.get(), {"PUBLISH", "bar", "m"}), "int:1");
+  const std::string push = ">3\r\n$7\r\nmessage\r\n$3\r\nbar\r\n$1\r\nm\r\n";
+  EXPECT_EQ(sub.ReadBytes(push.size()), push);
+  // Its own PUBLISH: the push comes before the reply, as in Redis.
+  sub.Send("PUBLISH bar me\r\n");
+  const std::string own = ">3\r\n$7\r\nmessage\r\n$3\r\nbar\r\n$2\r\nme\r\n:1\r\n";
+  EXPECT_EQ(sub.ReadBytes(own.size()), own);
+  sub.Send("UNSUBSCRIBE\r\nUNSUBSCRIBE\r\n");
+  const std::string gone =
+      ">3\r\n$11\r\nunsubscribe\r\n$3\r\nbar\r\n:0\r\n>3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n";
+  EXPECT_EQ(sub.ReadBytes(gone.size()), gone);
+}
+
+TEST(RedisServerTest, SubscriberThatDoesNotReadIsCutOff) {
+  LoopbackHub hub;
+  RedisServerOptions o;
+  o.max_pubsub_output = size_t{1} << 20;
+  o.max_subscriptions = 2;
+  auto shard = SingleNode(&hub, o);
+  const int port = shard->server->port();
+  Context pub = Connect(port);
+  RawClient sub(port);
+  sub.Send("SUBSCRIBE bar\r\n");
+  EXPECT_TRUE(WaitFor([&] {
+    return Exec(pub.get(), {"PUBSUB", "NUMSUB", "bar"}) == "array:2" &&
+           Flat(Command(pub.get(), {"PUBSUB", "NUMSUB", "bar"})) == "bar|1";
+  }));
+  // Limits on subscriptions per client.
+  Context many = Connect(port);
+  EXPECT_EQ(Exec(many.get(), {"SUBSCRIBE", "a", "b", "c"}),
+            "error:ERR max number of subscriptions per client (2) reached");
+  // The subscriber never reads: once socket buffers are full, its backlog passes the limit.
+  const std::string payload(64 * 1024, 'x');
+  bool cut = false;
+  for (int i = 0; i < 2000 && !cut; ++i) {
+    const std::string got = Exec(pub.get(), {"PUBLISH", "bar", payload});
+    ASSERT_TRUE(got == "int:1" || got == "int:0") << got;
+    cut = got == "int:0";
+  }
+  EXPECT_TRUE(cut);
+  EXPECT_TRUE(WaitFor([&] {
+    return Flat(Command(pub.get(), {"PUBSUB", "NUMSUB", "bar"})) == "bar|0";
+  }));
+  EXPECT_EQ(Exec(pub.get(), {"PING"}), "status:PONG");
+}
+
 TEST(RedisServerTest, StopIsIdempotentAndClosesClients) {
   LoopbackHub hub;
   auto shard = SingleNode(&hub);
@@ -1003,6 +1155,36 @@ TEST_F(ClusterTest, NoLeaderIsTryAgain) {
     last = Exec(f.get(), {"GET", kKeyInGroup1});
     return last == "error:TRYAGAIN no leader for the group yet";
   })) << last;
+  hub_.HealAll();
+}
+
+TEST_F(ClusterTest, ChannelsAreServedByTheirGroupsLeader) {
+  const int leader = AgreedLeader(1);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  Context f = Connect(shards_[static_cast<size_t>(follower)]->server->port());
+  const std::string moved = absl::StrCat("error:MOVED 5061 ", RedisAddress(leader));
+  EXPECT_EQ(Exec(f.get(), {"PUBLISH", kKeyInGroup1, "m"}), moved);
+  EXPECT_EQ(Exec(f.get(), {"SUBSCRIBE", kKeyInGroup1}), moved);
+  // The refused SUBSCRIBE left the connection out of subscribed mode.
+  EXPECT_EQ(Exec(f.get(), {"PING"}), "status:PONG");
+  // Patterns need no leader: they hear what this node's leaders publish.
+  EXPECT_EQ(Flat(Command(f.get(), {"PSUBSCRIBE", "*"})), "psubscribe|*|1");
+
+  RawClient sub(shards_[static_cast<size_t>(leader)]->server->port());
+  sub.Send("SUBSCRIBE bar\r\n");
+  const std::string confirmation = "*3\r\n$9\r\nsubscribe\r\n$3\r\nbar\r\n:1\r\n";
+  EXPECT_EQ(sub.ReadBytes(confirmation.size()), confirmation);
+  Context l = Connect(shards_[static_cast<size_t>(leader)]->server->port());
+  EXPECT_EQ(Exec(l.get(), {"PUBLISH", kKeyInGroup1, "m"}), "int:1");
+  const std::string message = "*3\r\n$7\r\nmessage\r\n$3\r\nbar\r\n$1\r\nm\r\n";
+  EXPECT_EQ(sub.ReadBytes(message.size()), message);
+
+  // The leader loses its group: its channel subscribers are closed to resubscribe elsewhere.
+  hub_.Isolate(DeriveNodeId(absl::StrCat("n", leader + 1)));
+  bool closed = false;
+  sub.ReadUntilClosed(&closed, milliseconds(20'000));
+  EXPECT_TRUE(closed);
   hub_.HealAll();
 }
 

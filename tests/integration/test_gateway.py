@@ -139,6 +139,26 @@ def test_keys_of_both_groups_read_back_through_the_gateway(cluster, gateway):
     assert leaders[2].client().get(key) == "v2"
 
 
+def test_publish_through_the_gateway_reaches_subscribers_at_the_channels_leader(cluster, gateway):
+    c = gateway.client()
+    leaders = wait_leaders(cluster, 15)
+    for g in cluster.groups:
+        channel = key_in_group(cluster, g, prefix=f"chan{g}-")
+        # Subscribers connect to the leader of the channel's group (the gateway does not
+        # serve SUBSCRIBE yet); PUBLISH through the gateway is routed there.
+        sub = leaders[g].client().pubsub()
+        sub.subscribe(channel)
+        assert wait_for(lambda: sub.get_message(timeout=1), 10, "subscribe confirmation")
+        assert c.publish(channel, f"hello{g}") == 1
+        message = wait_for(lambda: sub.get_message(timeout=1), 10, "message")
+        assert message["channel"] == channel and message["data"] == f"hello{g}"
+        sub.close()
+    with pytest.raises(redis.ResponseError, match="not served through the gateway yet"):
+        c.execute_command("SUBSCRIBE", "x")
+    with pytest.raises(redis.ResponseError, match="not served through the gateway yet"):
+        c.execute_command("PUBSUB", "NUMPAT")
+
+
 def test_multi_key_commands_split_across_groups_and_merge_in_key_order(cluster, gateway):
     c = gateway.client()
     a = keys_in_group(cluster, 1, 5, "ma")

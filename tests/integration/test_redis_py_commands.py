@@ -818,6 +818,57 @@ def test_watch_unchanged_key_exec_runs(target, k):
 
 
 # ---------------------------------------------------------------------------------------------
+# Pub/Sub: served by the leader of the channel's group (the channel hashes like a key)
+
+def next_message(p):
+    """The next Pub/Sub message, waiting up to 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        m = p.get_message(timeout=max(0.0, deadline - time.monotonic()))
+        if m is not None:
+            return m
+    return None
+
+
+def test_pubsub(target, k):
+    channel, pattern = k("ch"), k("c?")
+    r = target.client(channel)
+    p = r.pubsub()
+    p.subscribe(channel)
+    assert next_message(p) == {"type": "subscribe", "pattern": None, "channel": channel,
+                               "data": 1}
+    p.psubscribe(pattern)
+    assert next_message(p) == {"type": "psubscribe", "pattern": None, "channel": pattern,
+                               "data": 2}
+    assert r.publish(channel, "hello") == 2
+    assert next_message(p) == {"type": "message", "pattern": None, "channel": channel,
+                               "data": "hello"}
+    assert next_message(p) == {"type": "pmessage", "pattern": pattern, "channel": channel,
+                               "data": "hello"}
+    assert r.pubsub_numsub(channel) == [(channel, 1)]
+    assert channel in r.pubsub_channels()
+    assert r.pubsub_numpat() >= 1
+    p.unsubscribe()
+    assert next_message(p) == {"type": "unsubscribe", "pattern": None, "channel": channel,
+                               "data": 1}
+    p.punsubscribe()
+    assert next_message(p) == {"type": "punsubscribe", "pattern": None, "channel": pattern,
+                               "data": 0}
+    p.close()
+    assert r.publish(channel, "nobody") == 0
+    assert r.pubsub_numsub(channel) == [(channel, 0)]
+
+
+@CLUSTER_ONLY
+def test_pubsub_follower_answers_moved(target, k):
+    channel = k("ch")
+    host, port = target.address(channel)
+    with pytest.raises(redis.ResponseError) as moved:
+        target.follower_client(channel).publish(channel, "x")
+    assert str(moved.value) == f"MOVED {key_slot(channel)} {host}:{port}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Server and connection
 
 def test_connection_commands(target, k):
