@@ -52,6 +52,19 @@ TEST(RaftCodecTest, RoundTripsEveryField) {
   EXPECT_EQ(*back2, snap);
 }
 
+TEST(RaftCodecTest, AnIndexZeroSnapshotWithOtherFieldsRoundTrips) {
+  // Found by the decoders fuzzer: a snapshot with index 0 but a term and members decoded,
+  // then re-encoded without them.
+  Message m = FullMessage();
+  m.snapshot.metadata.term = 123;
+  m.snapshot.metadata.conf_state.voters = {8};
+  v1::Message wire;
+  EncodeRaftMessage(m, &wire);
+  auto back = DecodeRaftMessageBytes(wire.SerializeAsString());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, m);
+}
+
 TEST(RaftCodecTest, RejectsUnknownAndLocalTypes) {
   v1::Message wire;
   EncodeRaftMessage(FullMessage(), &wire);
