@@ -13,8 +13,6 @@ namespace {
 
 using testing::Network;
 
-constexpr int kElectionTick = 10;
-
 void PlainRaft(Config& c) {
   c.check_quorum = false;
   c.pre_vote = false;
