@@ -176,8 +176,9 @@ void Client(const routing::CommandSpec& spec, routing::ArgvRef argv, const Local
 }  // namespace
 
 std::string ClientLine(uint64_t id, std::string_view peer, const Session& session) {
-  return absl::StrCat("id=", id, " addr=", Av(peer), " name=", session.name, " db=0 multi=",
-                      session.in_multi ? static_cast<int>(session.queued.size()) : -1,
+  return absl::StrCat("id=", id, " addr=", Av(peer), " name=", session.name, " db=0",
+                      " sub=", session.channels, " psub=", session.patterns,
+                      " multi=", session.in_multi ? static_cast<int>(session.queued.size()) : -1,
                       " resp=", session.protocol == Protocol::kResp3 ? 3 : 2, " cmd=client");
 }
 
@@ -226,8 +227,9 @@ LocalOutcome RunLocalCommand(const routing::CommandSpec& spec, routing::ArgvRef 
     w.Verbatim(ctx.info ? ctx.info() : std::string());
   } else if ((top.flags.Has(routing::CommandFlag::kPubsub) && name != "publish") ||
              name == "pubsub") {
-    // Forwarding would put a shared shard connection in subscribed mode (and PUBSUB would
-    // count one shard's subscribers); the server forwards PUBLISH to the channel's group.
+    // (P)(UN)SUBSCRIBE are served by the server's subscriber links and PUBLISH is forwarded to
+    // the channel's group; PUBSUB would count one shard's subscribers, and sharded Pub/Sub is
+    // not built.
     w.Error(absl::StrCat("ERR '", spec.full_name,
                          "' is not served through the gateway yet; use a shard's Redis listener"));
   } else {

@@ -32,6 +32,10 @@ struct Session {
   std::vector<std::pair<std::string, uint64_t>> watched;
   routing::GroupId watch_group = 0;
   int watches_in_flight = 0;  // WATCHes sent, not yet answered: an EXEC now is refused
+  // Pub/Sub: the client's channels and patterns (the server's registry has them; these are
+  // for CLIENT LIST).
+  size_t channels = 0;
+  size_t patterns = 0;
 };
 
 // What a local command may need from the server, for this client.

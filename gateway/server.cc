@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -26,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/metrics.h"
+#include "common/pubsub.h"
 #include "common/resp.h"
 #include "gateway/command_plan.h"
 #include "gateway/hiredis_libuv.h"
@@ -52,6 +55,11 @@ constexpr size_t kReadBufferBytes = size_t{64} << 10;
 // in the gateway; hiredis copies once into its output buffer). Shorter ones are copied: a
 // small command must not pin a whole read buffer while it waits for its shard.
 constexpr size_t kBorrowBytes = size_t{16} << 10;
+// Pub/Sub: channels plus patterns one client may hold (the shard's limit per connection), names
+// per upstream (P)SUBSCRIBE, and how often every subscription is checked against the leaders.
+constexpr size_t kMaxSubscriptions = 100'000;
+constexpr size_t kSubscribeBatch = 512;
+constexpr int kSubscriptionSweepTicks = 20;
 
 absl::StatusOr<sockaddr_in> ParseIpv4(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -198,6 +206,10 @@ class Gateway::Worker {
     Clock::time_point budget_end;
     bool ready = false;
     bool close_after = false;
+    bool push = false;  // a Pub/Sub message (counts in Client::push_bytes until written)
+    // (P)SUBSCRIBE: the reply (confirmations) waits until the shards confirmed these.
+    std::vector<std::string> sub_channels;
+    std::vector<std::string> sub_patterns;
     std::string reply;  // client bytes once ready
   };
 
@@ -222,8 +234,39 @@ class Gateway::Worker {
     bool handle_closed = false;
     size_t outstanding = 0;  // calls in flight, retries scheduled, a flush scheduled
     bool flush_scheduled = false;
-    size_t write_backlog = 0;  // bytes handed to uv_write, not yet written
+    size_t write_backlog = 0;           // bytes handed to uv_write, not yet written
+    size_t push_bytes = 0;              // Pub/Sub messages queued in `pending`
+    std::vector<Request*> sub_waiting;  // (P)SUBSCRIBEs waiting for the shards' confirmation
     Clock::time_point last_activity;
+  };
+
+  // Pub/Sub (docs/gateway.md): one subscriber connection per shard node and thread carries the
+  // union of the thread's clients' subscriptions (kept in pubsub_); what it brings is fanned
+  // out to the subscribed clients. Not hiredis async: hiredis 0.14 drops an error reply to a
+  // SUBSCRIBE (MOVED) in subscribed mode, so the link is a libuv stream read with hiredis's
+  // reader.
+  struct SubLink {
+    Worker* w = nullptr;
+    std::string address;
+    uv_tcp_t handle{};
+    uv_connect_t connect_req{};
+    redisReader* reader = nullptr;
+    bool connected = false;
+    bool closed = false;  // uv_close called: deleted by its callback
+    std::string unsent;   // commands written once connected
+    std::string read_buffer;
+    // Each (P)(UN)SUBSCRIBE sent, oldest first: the shard confirms each name, or refuses the
+    // whole command with one error.
+    struct Sent {
+      bool pattern;
+      bool subscribe;
+      std::vector<std::string> names;
+      size_t left;  // confirmations still to come
+    };
+    std::deque<Sent> sent;
+    // Names subscribed here (sent), and those the shard confirmed.
+    std::set<std::string, std::less<>> channels, patterns;
+    std::set<std::string, std::less<>> confirmed_channels, confirmed_patterns;
   };
 
   struct Conn {
@@ -298,6 +341,31 @@ class Gateway::Worker {
   int KillClients(std::string_view field, std::string_view value);
   void CountCommand(const routing::CommandSpec* spec, bool ok);
 
+  // Pub/Sub through the gateway.
+  // Answers the (P)(UN)SUBSCRIBE family, and PING and the refusals of a subscribed RESP2
+  // client; false for other commands.
+  bool StartPubSubCommand(Client& c, Request& r, routing::ArgvRef argv);
+  // Brings the subscriber links in line with pubsub_ and the leaders: unsubscribes what nobody
+  // wants or what another node leads now, subscribes each channel at its group's leader and
+  // every pattern on every leader, closes links left empty, then answers the (P)SUBSCRIBEs
+  // whose names are confirmed (or whose deadline passed).
+  void ReconcileSubscriptions();
+  void AnswerSettledSubscribes(Clock::time_point now);
+  bool Settled(const Request& r);
+  std::string ChannelLeader(std::string_view channel);
+  std::set<std::string> LeaderAddresses();
+  SubLink* LinkFor(const std::string& address);
+  void SendSubscription(SubLink& link, bool pattern, bool subscribe,
+                        const std::vector<std::string>& names);
+  void WriteLink(SubLink& link, std::string bytes);
+  void CloseLink(SubLink& link, std::string_view why);
+  void HandleLinkReply(SubLink& link, const redisReply& reply);
+  void Deliver(const std::string* pattern, std::string_view channel, std::string_view payload);
+  void Push(Client& c, std::string bytes);
+  static void OnLinkConnect(uv_connect_t* req, int status);
+  static void OnLinkAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnLinkRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+
   // Upstream.
   std::string LeaderAddress(routing::GroupId group);
   Pool& PoolFor(const std::string& address);
@@ -353,6 +421,18 @@ class Gateway::Worker {
   absl::flat_hash_map<const routing::CommandSpec*, std::pair<common::Counter*, common::Counter*>>
       command_counters_;
   std::mt19937_64 rng_{std::random_device{}()};
+
+  // Pub/Sub (loop thread only).
+  common::PubSubRegistry pubsub_;
+  absl::flat_hash_map<std::string, SubLink*> sub_links_;  // by the node's Redis address
+  struct LinkBackoff {
+    Clock::time_point until;
+    std::chrono::milliseconds delay{0};
+  };
+  absl::flat_hash_map<std::string, LinkBackoff> sub_backoff_;  // nodes that failed lately
+  std::set<uint64_t> sub_waiting_clients_;  // clients with an unanswered (P)SUBSCRIBE
+  bool sub_dirty_ = false;                  // reconcile at the end of this loop iteration
+  int sub_sweep_ticks_ = 0;
 };
 
 absl::Status Gateway::Worker::Bind(const std::string& address, int* port) {
@@ -425,6 +505,7 @@ void Gateway::Worker::RefreshView() {
   std::shared_ptr<const ClusterView> view = gw_->view();
   if (view == nullptr || view == view_) return;
   view_ = std::move(view);
+  sub_dirty_ = true;  // leaders may have moved
   m_.topology_version->Set(static_cast<double>(view_->version()));
   // A MOVED hint stays until the topology reports a newer term for the group (or a leader
   // where the cache has none): a lagging topology must not undo a fresher redirect.
@@ -692,6 +773,7 @@ void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string
     FinishLocal(r, std::move(bytes));
     return;
   }
+  if (StartPubSubCommand(c, r, argv)) return;
   const std::string_view name = spec.container != nullptr ? spec.container->name : spec.name;
   if (c.session.in_multi && name != "exec" && name != "discard" && name != "multi" &&
       name != "quit" && name != "reset" && name != "watch") {
@@ -704,6 +786,10 @@ void Gateway::Worker::StartCommand(Client& c, routing::ArgvRef argv, std::string
   }
   if (spec.policy == routing::MultiKeyPolicy::kLocal) {
     LocalOutcome out = RunLocalCommand(spec, argv, ContextFor(c), &c.session, &bytes);
+    if (spec.name == "reset" && pubsub_.SubscriptionCount(c.id) > 0) {
+      pubsub_.RemoveClient(c.id);  // silently, as Redis's RESET
+      sub_dirty_ = true;
+    }
     if (out != LocalOutcome::kForward) {
       FinishLocal(r, std::move(bytes), out == LocalOutcome::kClose);
       return;
@@ -1064,6 +1150,7 @@ void Gateway::Worker::ScheduleFlush(Client& c) {
 
 void Gateway::Worker::OnCheck(uv_check_t* handle) {
   auto* w = static_cast<Worker*>(handle->data);
+  if (w->sub_dirty_ && !w->stopped_) w->ReconcileSubscriptions();
   std::vector<Conn*> conns;
   conns.swap(w->unwritten_);
   for (Conn* conn : conns) {
@@ -1100,6 +1187,7 @@ void Gateway::Worker::Flush(Client& c) {
   bool close_after = false;
   while (!c.pending.empty() && c.pending.front()->ready) {
     Request& r = *c.pending.front();
+    if (r.push) c.push_bytes -= r.reply.size();
     if (!r.reply.empty()) {
       if (wr == nullptr) wr = std::make_unique<Write>(Write{uv_write_t{}, {}, 0, &c});
       wr->bytes += r.reply.size();
@@ -1178,6 +1266,10 @@ void Gateway::Worker::CloseClient(Client& c) {
   if (c.closing) return;
   c.closing = true;
   clients_.erase(c.id);
+  if (pubsub_.SubscriptionCount(c.id) > 0) {
+    pubsub_.RemoveClient(c.id);
+    sub_dirty_ = true;
+  }
   gw_->clients_.fetch_sub(1);
   m_.clients->Add(-1);
   ++c.outstanding;  // released by the close callback
@@ -1539,11 +1631,24 @@ void Gateway::Worker::OnTick(uv_timer_t* handle) {
   auto* w = static_cast<Worker*>(handle->data);
   const Clock::time_point now = Clock::now();
   w->CheckDeadlines(now);
+  // Subscriptions waiting for a node, and every so often all of them against the leaders
+  // (a leader change learned from a MOVED on a pooled connection).
+  if (!w->stopped_ && (!w->sub_waiting_clients_.empty() ||
+                       (++w->sub_sweep_ticks_ >= kSubscriptionSweepTicks &&
+                        (!w->sub_links_.empty() || !w->pubsub_.channels().empty() ||
+                         !w->pubsub_.patterns().empty())))) {
+    w->sub_sweep_ticks_ = 0;
+    w->ReconcileSubscriptions();
+  }
   const auto idle = w->gw_->options_.idle_timeout;
   if (idle.count() > 0 && !w->stopping_) {
     std::vector<Client*> idle_clients;
     for (const auto& [id, c] : w->clients_) {
-      if (c->pending.empty() && now - c->last_activity > idle) idle_clients.push_back(c);
+      // As in Redis, a subscriber is never idle.
+      if (c->pending.empty() && now - c->last_activity > idle &&
+          w->pubsub_.SubscriptionCount(id) == 0) {
+        idle_clients.push_back(c);
+      }
     }
     for (Client* c : idle_clients) w->CloseClient(*c);
   }
@@ -1555,6 +1660,460 @@ void Gateway::Worker::OnTick(uv_timer_t* handle) {
     }
     if (w->Drained() || now >= drain_deadline) w->FinishStop();
   }
+}
+
+// ---- Pub/Sub ----
+
+bool Gateway::Worker::StartPubSubCommand(Client& c, Request& r, routing::ArgvRef argv) {
+  const std::string& name = r.spec->full_name;
+  const bool subscribe = name == "subscribe" || name == "psubscribe";
+  const bool family = subscribe || name == "unsubscribe" || name == "punsubscribe";
+  const int protocol = c.session.protocol == common::resp::Protocol::kResp3 ? 3 : 2;
+  const size_t count = pubsub_.SubscriptionCount(c.id);
+  std::string bytes;
+  common::resp::ReplyWriter w(&bytes, c.session.protocol);
+  if (protocol == 2 && count > 0 && !family && name != "ping" && name != "quit" &&
+      name != "reset") {
+    // RESP2 has no push type: a subscribed connection carries only Pub/Sub, as in Redis.
+    w.Error(absl::StrCat("ERR Can't execute '", name,
+                         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                         "allowed in this context"));
+    FinishLocal(r, std::move(bytes));
+    return true;
+  }
+  if (name == "ping" && protocol == 2 && count > 0 && argv.size() <= 2) {
+    w.ArrayHeader(2);
+    w.Bulk("pong");
+    w.Bulk(argv.size() == 2 ? argv[1] : std::string_view());
+    FinishLocal(r, std::move(bytes));
+    return true;
+  }
+  if (!family) return false;
+  if (c.session.in_multi) {
+    c.session.multi_failed = true;
+    w.Error(absl::StrCat("ERR '", name, "' inside MULTI is not allowed through the gateway"));
+    FinishLocal(r, std::move(bytes));
+    return true;
+  }
+  std::vector<std::string> names;
+  for (size_t i = 1; i < argv.size(); ++i) names.emplace_back(argv[i]);
+  const bool pattern = name[0] == 'p';
+  if (subscribe && count + names.size() > kMaxSubscriptions) {
+    w.Error(absl::StrCat("ERR max number of subscriptions per client (", kMaxSubscriptions,
+                         ") reached"));
+    FinishLocal(r, std::move(bytes));
+    return true;
+  }
+  // The confirmations count this client's subscriptions at this point of its command stream,
+  // as one Redis would; a (P)SUBSCRIBE's wait until the shards hold the names (so a message
+  // published after the client read them is heard).
+  if (name == "subscribe") pubsub_.Subscribe(c.id, names, protocol, &bytes);
+  if (name == "psubscribe") pubsub_.PSubscribe(c.id, names, protocol, &bytes);
+  if (name == "unsubscribe") pubsub_.Unsubscribe(c.id, names, protocol, &bytes);
+  if (name == "punsubscribe") pubsub_.PUnsubscribe(c.id, names, protocol, &bytes);
+  c.session.channels = pubsub_.ChannelCount(c.id);
+  c.session.patterns = pubsub_.PatternCount(c.id);
+  sub_dirty_ = true;
+  if (!subscribe) {
+    FinishLocal(r, std::move(bytes));
+    return true;
+  }
+  (pattern ? r.sub_patterns : r.sub_channels) = names;
+  r.reply = std::move(bytes);
+  c.sub_waiting.push_back(&r);
+  sub_waiting_clients_.insert(c.id);
+  return true;
+}
+
+std::string Gateway::Worker::ChannelLeader(std::string_view channel) {
+  if (view_ == nullptr) return {};
+  return LeaderAddress(view_->table().GroupForSlot(routing::SlotForKey(channel)));
+}
+
+std::set<std::string> Gateway::Worker::LeaderAddresses() {
+  std::set<std::string> out;
+  if (view_ == nullptr) return out;
+  for (routing::GroupId g : view_->groups()) {
+    std::string address = LeaderAddress(g);
+    if (!address.empty()) out.insert(std::move(address));
+  }
+  return out;
+}
+
+void Gateway::Worker::ReconcileSubscriptions() {
+  sub_dirty_ = false;
+  const Clock::time_point now = Clock::now();
+  const std::set<std::string> leaders = LeaderAddresses();
+  auto usable = [&](const std::string& address) {
+    auto it = sub_backoff_.find(address);
+    return it == sub_backoff_.end() || it->second.until <= now;
+  };
+  // What nobody wants any more, or what lives on a node that no longer leads its group.
+  std::vector<SubLink*> links;
+  for (const auto& [address, link] : sub_links_) links.push_back(link);
+  for (SubLink* link : links) {
+    std::vector<std::string> drop;
+    for (const std::string& channel : link->channels) {
+      if (!pubsub_.channels().contains(channel)) {
+        drop.push_back(channel);
+        continue;
+      }
+      const std::string leader = ChannelLeader(channel);
+      if (!leader.empty() && leader != link->address && usable(leader)) drop.push_back(channel);
+    }
+    if (!drop.empty()) SendSubscription(*link, /*pattern=*/false, /*subscribe=*/false, drop);
+    drop.clear();
+    for (const std::string& p : link->patterns) {
+      if (!pubsub_.patterns().contains(p)) drop.push_back(p);
+    }
+    if (!drop.empty()) SendSubscription(*link, /*pattern=*/true, /*subscribe=*/false, drop);
+  }
+  // Each channel at its group's leader.
+  std::map<std::string, std::vector<std::string>> channels;
+  for (const auto& [channel, subscribers] : pubsub_.channels()) {
+    const std::string leader = ChannelLeader(channel);
+    if (leader.empty() || !usable(leader)) continue;
+    auto it = sub_links_.find(leader);
+    if (it != sub_links_.end() && it->second->channels.contains(channel)) continue;
+    channels[leader].push_back(channel);
+  }
+  for (const auto& [address, names] : channels) {
+    if (SubLink* link = LinkFor(address)) SendSubscription(*link, false, true, names);
+  }
+  // Every pattern on every node that leads a group: a message is published on exactly one
+  // leader, so each pattern hears it once.
+  if (!pubsub_.patterns().empty()) {
+    for (const std::string& address : leaders) {
+      if (!usable(address)) continue;
+      auto it = sub_links_.find(address);
+      std::vector<std::string> names;
+      for (const auto& [p, subscribers] : pubsub_.patterns()) {
+        if (it == sub_links_.end() || !it->second->patterns.contains(p)) names.push_back(p);
+      }
+      if (names.empty()) continue;
+      if (SubLink* link = LinkFor(address)) SendSubscription(*link, true, true, names);
+    }
+  }
+  links.clear();
+  for (const auto& [address, link] : sub_links_) {
+    if (link->channels.empty() && link->patterns.empty() && link->sent.empty()) {
+      links.push_back(link);
+    }
+  }
+  for (SubLink* link : links) CloseLink(*link, "");
+  AnswerSettledSubscribes(now);
+}
+
+bool Gateway::Worker::Settled(const Request& r) {
+  for (const std::string& channel : r.sub_channels) {
+    if (!pubsub_.channels().contains(channel)) continue;  // unsubscribed since
+    const std::string leader = ChannelLeader(channel);
+    auto it = sub_links_.find(leader);
+    if (it == sub_links_.end() || !it->second->confirmed_channels.contains(channel)) return false;
+  }
+  if (r.sub_patterns.empty()) return true;
+  for (const std::string& address : LeaderAddresses()) {
+    auto it = sub_links_.find(address);
+    for (const std::string& p : r.sub_patterns) {
+      if (!pubsub_.patterns().contains(p)) continue;
+      if (it == sub_links_.end() || !it->second->confirmed_patterns.contains(p)) return false;
+    }
+  }
+  return true;
+}
+
+void Gateway::Worker::AnswerSettledSubscribes(Clock::time_point now) {
+  for (auto it = sub_waiting_clients_.begin(); it != sub_waiting_clients_.end();) {
+    auto found = clients_.find(*it);
+    if (found == clients_.end()) {
+      it = sub_waiting_clients_.erase(it);
+      continue;
+    }
+    Client& c = *found->second;
+    bool answered = false;
+    std::erase_if(c.sub_waiting, [&](Request* r) {
+      // Past its deadline the confirmation goes anyway: the gateway keeps subscribing at the
+      // leader in the background (messages in between are lost, at-most-once as in Redis).
+      if (now < r->deadline && !Settled(*r)) return false;
+      if (now >= r->deadline) {
+        spdlog::warn("client {}: subscription not confirmed by a shard within {} ms; still trying",
+                     c.id, gw_->options_.request_timeout.count());
+      }
+      r->ready = true;
+      CountCommand(r->spec, true);
+      m_.latency->Observe(std::chrono::duration<double>(now - r->start).count());
+      answered = true;
+      return true;
+    });
+    if (answered) ScheduleFlush(c);
+    it = c.sub_waiting.empty() ? sub_waiting_clients_.erase(it) : std::next(it);
+  }
+}
+
+Gateway::Worker::SubLink* Gateway::Worker::LinkFor(const std::string& address) {
+  if (auto it = sub_links_.find(address); it != sub_links_.end()) return it->second;
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return nullptr;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  uv_getaddrinfo_t resolve{};
+  // Synchronous (no callback), as hiredis resolves its pool connections.
+  if (uv_getaddrinfo(&loop_, &resolve, nullptr, address.substr(0, colon).c_str(),
+                     address.substr(colon + 1).c_str(), &hints) != 0 ||
+      resolve.addrinfo == nullptr) {
+    if (resolve.addrinfo != nullptr) uv_freeaddrinfo(resolve.addrinfo);
+    LinkBackoff& b = sub_backoff_[address];
+    b.delay =
+        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
+    b.until = Clock::now() + b.delay;
+    spdlog::warn("pubsub: cannot resolve shard address {}", address);
+    return nullptr;
+  }
+  auto* link = new SubLink();
+  link->w = this;
+  link->address = address;
+  link->reader = redisReaderCreate();
+  uv_tcp_init(&loop_, &link->handle);
+  link->handle.data = link;
+  link->connect_req.data = link;
+  sub_links_[address] = link;
+  m_.upstream_connects->Inc();
+  const int rc =
+      uv_tcp_connect(&link->connect_req, &link->handle, resolve.addrinfo->ai_addr, &OnLinkConnect);
+  uv_freeaddrinfo(resolve.addrinfo);
+  if (rc != 0) {
+    CloseLink(*link, uv_strerror(rc));
+    return nullptr;
+  }
+  return link;
+}
+
+void Gateway::Worker::SendSubscription(SubLink& link, bool pattern, bool subscribe,
+                                       const std::vector<std::string>& names) {
+  auto& set = pattern ? link.patterns : link.channels;
+  auto& confirmed = pattern ? link.confirmed_patterns : link.confirmed_channels;
+  const char* verb = pattern ? (subscribe ? "PSUBSCRIBE" : "PUNSUBSCRIBE")
+                             : (subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
+  for (size_t from = 0; from < names.size(); from += kSubscribeBatch) {
+    const size_t to = std::min(names.size(), from + kSubscribeBatch);
+    std::vector<std::string_view> words = {verb};
+    SubLink::Sent sent{pattern, subscribe, {}, to - from};
+    for (size_t i = from; i < to; ++i) {
+      words.push_back(names[i]);
+      sent.names.push_back(names[i]);
+      if (subscribe) {
+        set.insert(names[i]);
+      } else {
+        set.erase(names[i]);
+        confirmed.erase(names[i]);
+      }
+    }
+    WriteLink(link, EncodeCommand(words));
+    link.sent.push_back(std::move(sent));
+  }
+}
+
+void Gateway::Worker::WriteLink(SubLink& link, std::string bytes) {
+  if (link.closed) return;
+  if (!link.connected) {
+    link.unsent += bytes;
+    return;
+  }
+  struct Write {
+    uv_write_t req;
+    std::string bytes;
+    SubLink* link;
+  };
+  auto* wr = new Write{uv_write_t{}, std::move(bytes), &link};
+  wr->req.data = wr;
+  uv_buf_t buf = uv_buf_init(wr->bytes.data(), static_cast<unsigned>(wr->bytes.size()));
+  const int rc = uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(&link.handle), &buf, 1,
+                          [](uv_write_t* req, int status) {
+                            auto* wr = static_cast<Write*>(req->data);
+                            SubLink* link = wr->link;
+                            delete wr;
+                            if (status < 0 && !link->closed) {
+                              link->w->CloseLink(*link, uv_strerror(status));
+                            }
+                          });
+  if (rc != 0) {
+    delete wr;
+    CloseLink(link, uv_strerror(rc));
+  }
+}
+
+void Gateway::Worker::CloseLink(SubLink& link, std::string_view why) {
+  if (link.closed) return;
+  link.closed = true;
+  sub_links_.erase(link.address);
+  if (!why.empty()) {
+    // Its subscriptions go again (to the leader the gateway knows by then) after a backoff.
+    LinkBackoff& b = sub_backoff_[link.address];
+    b.delay =
+        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
+    b.until = Clock::now() + b.delay;
+    m_.upstream_failures->Inc();
+    spdlog::info(
+        "pubsub: subscriber connection to {} closed ({}); {} channel(s) and {} "
+        "pattern(s) subscribe again",
+        link.address, why, link.channels.size(), link.patterns.size());
+  }
+  if (link.connected) m_.upstream_connections->Add(-1);
+  sub_dirty_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&link.handle), [](uv_handle_t* h) {
+    auto* link = static_cast<SubLink*>(h->data);
+    redisReaderFree(link->reader);
+    delete link;
+  });
+}
+
+void Gateway::Worker::OnLinkConnect(uv_connect_t* req, int status) {
+  auto* link = static_cast<SubLink*>(req->data);
+  if (link->closed) return;
+  Worker* w = link->w;
+  if (status < 0) {
+    w->CloseLink(*link, uv_strerror(status));
+    return;
+  }
+  link->connected = true;
+  w->m_.upstream_connections->Add(1);
+  uv_tcp_nodelay(&link->handle, 1);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&link->handle), &OnLinkAlloc, &OnLinkRead);
+  if (!link->unsent.empty()) w->WriteLink(*link, std::exchange(link->unsent, std::string()));
+}
+
+void Gateway::Worker::OnLinkAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  (void)suggested;
+  auto* link = static_cast<SubLink*>(handle->data);
+  link->read_buffer.resize(kReadBufferBytes);
+  *buf = uv_buf_init(link->read_buffer.data(), static_cast<unsigned>(kReadBufferBytes));
+}
+
+void Gateway::Worker::OnLinkRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* link = static_cast<SubLink*>(stream->data);
+  Worker* w = link->w;
+  if (link->closed) return;
+  if (nread < 0) {
+    w->CloseLink(*link,
+                 nread == UV_EOF ? "closed by the shard" : uv_strerror(static_cast<int>(nread)));
+    return;
+  }
+  if (nread == 0) return;
+  if (redisReaderFeed(link->reader, buf->base, static_cast<size_t>(nread)) != REDIS_OK) {
+    w->CloseLink(*link, "unreadable reply");
+    return;
+  }
+  while (!link->closed) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(link->reader, &reply) != REDIS_OK) {
+      w->CloseLink(*link, link->reader->errstr);
+      return;
+    }
+    if (reply == nullptr) break;
+    w->HandleLinkReply(*link, *static_cast<redisReply*>(reply));
+    freeReplyObject(reply);
+  }
+  // Links are idle between messages: no big buffer kept.
+  if (link->read_buffer.size() > 0) std::string().swap(link->read_buffer);
+}
+
+void Gateway::Worker::HandleLinkReply(SubLink& link, const redisReply& reply) {
+  auto str = [](const redisReply* e) {
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
+               ? std::string_view(e->str, e->len)
+               : std::string_view();
+  };
+  if (reply.type == REDIS_REPLY_ERROR) {
+    const std::string_view text(reply.str, reply.len);
+    if (link.sent.empty()) {
+      CloseLink(link, absl::StrCat("unexpected error: ", Av(text)));
+      return;
+    }
+    SubLink::Sent sent = std::move(link.sent.front());
+    link.sent.pop_front();
+    for (const std::string& name : sent.names)
+      (sent.pattern ? link.patterns : link.channels).erase(name);
+    sub_dirty_ = true;
+    if (absl::StartsWith(Av(text), "MOVED ")) {
+      // MOVED <slot> <host:port>: the channel's group is led there.
+      std::vector<std::string> f = absl::StrSplit(Av(text), ' ');
+      int slot = 0;
+      m_.moved->Inc();
+      if (f.size() == 3 && absl::SimpleAtoi(f[1], &slot) && view_ != nullptr) {
+        leaders_[view_->table().GroupForSlot(slot)].address = f[2];
+        return;
+      }
+    }
+    // TRYAGAIN (no leader yet) or a refusal: again after a backoff.
+    LinkBackoff& b = sub_backoff_[link.address];
+    b.delay =
+        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
+    b.until = Clock::now() + b.delay;
+    spdlog::info("pubsub: {} refused a subscription: {}", link.address, text);
+    return;
+  }
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 3) {
+    CloseLink(link, "unexpected reply in subscribed mode");
+    return;
+  }
+  const std::string_view kind = str(reply.element[0]);
+  if (kind == "message") {
+    Deliver(nullptr, str(reply.element[1]), str(reply.element[2]));
+    return;
+  }
+  if (kind == "pmessage" && reply.elements == 4) {
+    const std::string pattern(str(reply.element[1]));
+    Deliver(&pattern, str(reply.element[2]), str(reply.element[3]));
+    return;
+  }
+  if (link.sent.empty() || (kind != "subscribe" && kind != "psubscribe" && kind != "unsubscribe" &&
+                            kind != "punsubscribe")) {
+    CloseLink(link, absl::StrCat("unexpected '", Av(kind), "' in subscribed mode"));
+    return;
+  }
+  SubLink::Sent& sent = link.sent.front();
+  if (sent.subscribe) {
+    const std::string name(str(reply.element[1]));
+    auto& set = sent.pattern ? link.patterns : link.channels;
+    if (set.contains(name))
+      (sent.pattern ? link.confirmed_patterns : link.confirmed_channels).insert(name);
+    sub_backoff_.erase(link.address);
+  }
+  if (--sent.left == 0) link.sent.pop_front();
+  if (!sub_waiting_clients_.empty()) AnswerSettledSubscribes(Clock::now());
+}
+
+void Gateway::Worker::Deliver(const std::string* pattern, std::string_view channel,
+                              std::string_view payload) {
+  const auto& index = pattern != nullptr ? pubsub_.patterns() : pubsub_.channels();
+  auto it = index.find(pattern != nullptr ? std::string_view(*pattern) : channel);
+  if (it == index.end()) return;                       // unsubscribed since
+  const std::vector<uint64_t> receivers = it->second;  // a closed client changes the index
+  for (uint64_t id : receivers) {
+    auto found = clients_.find(id);
+    if (found == clients_.end() || found->second->closing) continue;
+    Client& c = *found->second;
+    const int protocol = c.session.protocol == common::resp::Protocol::kResp3 ? 3 : 2;
+    Push(c, common::PubSubMessage(protocol, pattern, channel, payload));
+  }
+}
+
+void Gateway::Worker::Push(Client& c, std::string bytes) {
+  if (c.push_bytes + c.write_backlog + bytes.size() > gw_->options_.max_output_buffer) {
+    spdlog::warn("closing subscriber {} ({}): messages over --maxOutputBuffer unsent", c.id,
+                 c.peer);
+    CloseClient(c);
+    return;
+  }
+  auto r = std::make_unique<Request>();
+  r->client = &c;
+  r->push = true;
+  r->ready = true;
+  c.push_bytes += bytes.size();
+  r->reply = std::move(bytes);
+  c.pending.push_back(std::move(r));
+  ScheduleFlush(c);
 }
 
 // ---- shutdown ----
@@ -1581,6 +2140,9 @@ void Gateway::Worker::FinishStop() {
   std::vector<Client*> all;
   for (const auto& [id, c] : clients_) all.push_back(c);
   for (Client* c : all) CloseClient(*c);
+  std::vector<SubLink*> links;
+  for (const auto& [address, link] : sub_links_) links.push_back(link);
+  for (SubLink* link : links) CloseLink(*link, "the gateway is stopping");
   for (auto& [address, pool] : pools_) {
     for (auto& conn : pool->conns) {
       if (conn->ac != nullptr) redisAsyncFree(conn->ac);

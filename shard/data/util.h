@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "common/glob.h"
 #include "shard/data/reply.h"
 
 namespace tessera::shard::data {
@@ -37,11 +38,8 @@ std::optional<long double> ParseLongDouble(std::string_view s);
 // assume the C locale (the process never calls setlocale).
 std::string FormatLongDouble(long double v);
 
-// stringmatchlen: '*', '?', '[abc]', '[^a]', '[a-z]' (bounds in either order, compared as signed
-// chars like Redis), '\x' escapes, an unclosed '[' runs to the end of the pattern. An empty
-// `text` never matches (so KEYS and SCAN treat the pattern "*" themselves, as Redis does), and
-// a pattern nesting more than 1000 '*' matches nothing.
-bool GlobMatch(std::string_view pattern, std::string_view text, bool nocase = false);
+// Redis's glob (common/glob.h).
+using common::GlobMatch;
 
 // strcasecmp(a, b) == 0 over ASCII.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);

@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/pubsub.h"
 #include "raft/types.h"
 #include "routing/command_table.h"
 #include "routing/routing_table.h"
@@ -42,7 +43,6 @@
 #include "shard/kv/kv_state_machine.h"
 #include "shard/redis/info.h"
 #include "shard/redis/local_commands.h"
-#include "shard/redis/pubsub.h"
 #include "shard/topology/topology_service.h"
 #include "spdlog/spdlog.h"
 
@@ -358,7 +358,7 @@ class RedisServer::Loop {
   uv_timer_t routing_timer_;
   int port_ = 0;
   ListenerStats stats_;  // INFO clients/stats counters
-  PubSubRegistry pubsub_;
+  common::PubSubRegistry pubsub_;
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;
@@ -1559,11 +1559,11 @@ bool RedisServer::Loop::StartPubSubCommand(Client& c, const routing::CommandSpec
     if (!LeadsChannel(argv[1], reply)) return true;
     std::string own;  // a RESP3 publisher's own subscriptions hear it before the reply
     std::vector<Client*> receivers;
-    for (const PubSubRegistry::Receiver& r : pubsub_.Receivers(argv[1])) {
+    for (const common::PubSubRegistry::Receiver& r : pubsub_.Receivers(argv[1])) {
       auto it = clients_.find(r.client);
       if (it == clients_.end() || it->second->closing) continue;
       Client& to = *it->second;
-      std::string message = PubSubMessage(to.session.protocol, r.pattern, argv[1], argv[2]);
+      std::string message = common::PubSubMessage(to.session.protocol, r.pattern, argv[1], argv[2]);
       if (&to == &c) {
         own.append(message);
       } else {

@@ -144,9 +144,9 @@ def test_publish_through_the_gateway_reaches_subscribers_at_the_channels_leader(
     for g in cluster.groups:
         channel = key_in_group(cluster, g, prefix=f"chan{g}-")
 
-        # Subscribers connect to the leader of the channel's group (the gateway does not serve
-        # SUBSCRIBE yet); PUBLISH through the gateway is routed there. An election in between
-        # (a loaded machine) moves the channel: then subscribe at the new leader and try again.
+        # A subscriber at the leader of the channel's group hears a PUBLISH sent through the
+        # gateway. An election in between (a loaded machine) moves the channel: then subscribe
+        # at the new leader and try again.
         def delivered():
             sub = wait_leaders(cluster, 15)[g].client().pubsub()
             try:
@@ -162,9 +162,156 @@ def test_publish_through_the_gateway_reaches_subscribers_at_the_channels_leader(
                 sub.close()
         wait_for(delivered, 60, f"a message published through the gateway in group {g}")
     with pytest.raises(redis.ResponseError, match="not served through the gateway yet"):
-        c.execute_command("SUBSCRIBE", "x")
-    with pytest.raises(redis.ResponseError, match="not served through the gateway yet"):
         c.execute_command("PUBSUB", "NUMPAT")
+
+
+def next_message(sub, timeout=10):
+    """The next message (or pmessage) of a redis-py PubSub, skipping confirmations."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = sub.get_message(timeout=max(0.01, deadline - time.monotonic()))
+        if m is not None and m["type"] in ("message", "pmessage"):
+            return m
+    return None
+
+
+def confirmations(sub, n, timeout=10):
+    """Reads n (p)(un)subscribe confirmations: the gateway sends them once the shards hold the
+    subscriptions."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        m = sub.get_message(timeout=max(0.01, deadline - time.monotonic()))
+        if m is not None:
+            assert m["type"] not in ("message", "pmessage"), m
+            got.append((m["type"], m["channel"], m["data"]))
+    assert len(got) == n, got
+    return got
+
+
+def read_replies(s, data, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while count_replies(data) < n and time.monotonic() < deadline:
+        data += s.recv(65536)
+    assert count_replies(data) >= n, data
+    return data
+
+
+def test_subscribe_through_the_gateway_hears_both_groups_and_counts_like_one_redis(
+        cluster, gateway, tmp_path):
+    """SUBSCRIBE and PSUBSCRIBE through one gateway, PUBLISH through another: channels of both
+    groups and a pattern spanning them are heard exactly once; confirmations count the
+    client's subscriptions; UNSUBSCRIBE stops delivery; a subscribed RESP2 client may only
+    (un)subscribe, PING, QUIT and RESET; RESP3 clients get pushes."""
+    other = Gateway(cluster, str(tmp_path))
+    try:
+        wait_for(lambda: other.client().ping(), 20, "the second gateway")
+        publisher = other.client()
+        a = key_in_group(cluster, 1, prefix="news.a")
+        b = key_in_group(cluster, 2, prefix="news.b")
+
+        # Confirmations count the client's channels and patterns, across groups.
+        data = raw(gateway.port, f"SUBSCRIBE {a} {b}\r\nPSUBSCRIBE news.*\r\n".encode(), 3)
+        assert data == (f"*3\r\n$9\r\nsubscribe\r\n${len(a)}\r\n{a}\r\n:1\r\n"
+                        f"*3\r\n$9\r\nsubscribe\r\n${len(b)}\r\n{b}\r\n:2\r\n"
+                        "*3\r\n$10\r\npsubscribe\r\n$6\r\nnews.*\r\n:3\r\n").encode()
+
+        sub = gateway.client().pubsub()
+        sub.subscribe(a, b)
+        sub.psubscribe("news.*")
+        assert confirmations(sub, 3) == [("subscribe", a, 1), ("subscribe", b, 2),
+                                         ("psubscribe", "news.*", 3)]
+        # Once confirmed, a message published through another gateway is heard: once per
+        # channel subscription and once per pattern, whichever group leads the channel.
+        for channel in (a, b):
+            assert publisher.publish(channel, f"hi-{channel}") >= 1
+            heard = sorted((m["type"], m["channel"], m["data"])
+                           for m in (next_message(sub), next_message(sub)))
+            assert heard == [("message", channel, f"hi-{channel}"),
+                             ("pmessage", channel, f"hi-{channel}")]
+        assert publisher.publish("news.other", "p-only") >= 1
+        m = next_message(sub)
+        assert (m["type"], m["pattern"], m["channel"], m["data"]) == \
+            ("pmessage", "news.*", "news.other", "p-only")
+        assert next_message(sub, timeout=0.5) is None  # nothing twice
+        # A subscribed RESP2 connection carries only Pub/Sub commands.
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+            s.sendall(f"SUBSCRIBE {a}\r\nGET x\r\nPING\r\nPING hi\r\n".encode())
+            data = read_replies(s, b"", 4)
+            assert b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE" in data
+            assert data.endswith(b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+                                 b"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n")
+            # UNSUBSCRIBE with no names is answered from the client's set.
+            s.sendall(b"UNSUBSCRIBE\r\nUNSUBSCRIBE\r\nGET x\r\n")
+            data = read_replies(s, b"", 3)
+            assert data == (f"*3\r\n$11\r\nunsubscribe\r\n${len(a)}\r\n{a}\r\n:0\r\n"
+                            "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n$-1\r\n").encode()
+        # RESP3: pushes, and other commands keep working while subscribed.
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as s:
+            s.sendall(f"HELLO 3\r\nSUBSCRIBE {b}\r\n".encode())
+            data = read_replies(s, b"", 2)
+            assert data.endswith(f">3\r\n$9\r\nsubscribe\r\n${len(b)}\r\n{b}\r\n:1\r\n"
+                                 .encode())
+            assert publisher.publish(b, "pushed") >= 1
+            data = read_replies(s, b"", 1)
+            assert data == f">3\r\n$7\r\nmessage\r\n${len(b)}\r\n{b}\r\n$6\r\npushed\r\n" \
+                .encode()
+            s.sendall(b"ECHO after\r\n")
+            assert read_replies(s, b"", 1) == b"$5\r\nafter\r\n"
+            s.sendall(b"CLIENT INFO\r\n")
+            assert b" sub=1 psub=0 " in read_replies(s, b"", 1)
+        # Unsubscribed channels and patterns are no longer heard.
+        assert [m["type"] for m in (next_message(sub), next_message(sub))] == \
+            ["message", "pmessage"]  # the RESP3 client's "pushed" reached sub too
+        sub.unsubscribe(a)
+        sub.punsubscribe("news.*")
+        assert confirmations(sub, 2) == [("unsubscribe", a, 2), ("punsubscribe", "news.*", 1)]
+        publisher.publish(a, "gone")
+        assert publisher.publish(b, "still") >= 1
+        m = next_message(sub)
+        assert (m["type"], m["channel"], m["data"]) == ("message", b, "still")
+        assert next_message(sub, timeout=0.5) is None
+        sub.close()
+        # Inside MULTI a subscription is refused (it would hold a shard connection).
+        c = gateway.client()
+        with pytest.raises(redis.ResponseError, match="inside MULTI is not allowed"):
+            p = c.pipeline(transaction=True)
+            p.execute_command("SUBSCRIBE", a)
+            p.execute()
+        with pytest.raises(redis.ResponseError, match="not served through the gateway yet"):
+            c.execute_command("PUBSUB", "CHANNELS")
+    finally:
+        assert other.stop() == 0
+
+
+def test_subscriptions_follow_the_leader_of_their_group(cluster, gateway):
+    """kill -9 the leader of a subscribed channel's group: the gateway subscribes again at the
+    new leader on its own, and the subscriber hears later messages without doing anything
+    (what is published in between may be lost, at-most-once as in Redis)."""
+    for g in cluster.groups:
+        channel = key_in_group(cluster, g, prefix=f"fo{g}-")
+        sub = gateway.client().pubsub()
+        sub.subscribe(channel)
+        sub.psubscribe(f"fo{g}-*")
+        confirmations(sub, 2)
+        publisher = gateway.client()
+        assert publisher.publish(channel, "before") >= 1
+        assert sorted(next_message(sub)["type"] for _ in range(2)) == ["message", "pmessage"]
+        victim = wait_leaders(cluster, 15)[g]
+        cluster.stop(victim, signal.SIGKILL)
+
+        def heard_after():
+            while sub.get_message(timeout=0.1) is not None:
+                pass  # what earlier tries published
+            if publisher.publish(channel, "after") < 1:
+                return False
+            got = [m for m in (next_message(sub, 3), next_message(sub, 3)) if m]
+            return sorted(m["type"] for m in got) == ["message", "pmessage"]
+        wait_for(heard_after, 60, f"a message after group {g}'s leader was killed")
+        cluster.start(victim)
+        wait_leaders(cluster, 20)
+        sub.close()
+    assert gateway.log_has("subscribe again")
 
 
 def test_multi_key_commands_split_across_groups_and_merge_in_key_order(cluster, gateway):

@@ -1,23 +1,23 @@
 // PubSubRegistry: subscriptions by channel, by pattern and by client, and Redis 7.0's
 // (p)(un)subscribe confirmations and message pushes byte for byte.
-#include "shard/redis/pubsub.h"
+#include "common/pubsub.h"
 
 #include <algorithm>
 
+#include "common/glob.h"
 #include "common/resp.h"
-#include "shard/data/util.h"
 
-namespace tessera::shard {
+namespace tessera::common {
 namespace {
 
-common::resp::Protocol ProtocolOf(int protocol) {
-  return protocol == 3 ? common::resp::Protocol::kResp3 : common::resp::Protocol::kResp2;
+resp::Protocol ProtocolOf(int protocol) {
+  return protocol == 3 ? resp::Protocol::kResp3 : resp::Protocol::kResp2;
 }
 
 // [kind, name (nil when null), count], a push in RESP3.
 void Confirmation(int protocol, std::string_view kind, const std::string* name, size_t count,
                   std::string* out) {
-  common::resp::ReplyWriter w(out, ProtocolOf(protocol));
+  resp::ReplyWriter w(out, ProtocolOf(protocol));
   w.PushHeader(3);
   w.Bulk(kind);
   if (name == nullptr) {
@@ -114,13 +114,23 @@ size_t PubSubRegistry::SubscriptionCount(uint64_t client) const {
   return it == clients_.end() ? 0 : it->second.channels.size() + it->second.patterns.size();
 }
 
+size_t PubSubRegistry::ChannelCount(uint64_t client) const {
+  auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : it->second.channels.size();
+}
+
+size_t PubSubRegistry::PatternCount(uint64_t client) const {
+  auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : it->second.patterns.size();
+}
+
 std::vector<PubSubRegistry::Receiver> PubSubRegistry::Receivers(std::string_view channel) const {
   std::vector<Receiver> receivers;
   if (auto it = channels_.find(channel); it != channels_.end()) {
     for (uint64_t client : it->second) receivers.push_back(Receiver{client, nullptr});
   }
   for (const auto& [pattern, clients] : patterns_) {
-    if (!data::GlobMatch(pattern, channel)) continue;
+    if (!GlobMatch(pattern, channel)) continue;
     for (uint64_t client : clients) receivers.push_back(Receiver{client, &pattern});
   }
   return receivers;
@@ -129,7 +139,7 @@ std::vector<PubSubRegistry::Receiver> PubSubRegistry::Receivers(std::string_view
 std::vector<std::string> PubSubRegistry::ActiveChannels(const std::string* pattern) const {
   std::vector<std::string> names;
   for (const auto& [name, clients] : channels_) {
-    if (pattern == nullptr || data::GlobMatch(*pattern, name)) names.push_back(name);
+    if (pattern == nullptr || GlobMatch(*pattern, name)) names.push_back(name);
   }
   return names;
 }
@@ -142,7 +152,7 @@ size_t PubSubRegistry::NumSub(std::string_view channel) const {
 std::string PubSubMessage(int protocol, const std::string* pattern, std::string_view channel,
                           std::string_view payload) {
   std::string out;
-  common::resp::ReplyWriter w(&out, ProtocolOf(protocol));
+  resp::ReplyWriter w(&out, ProtocolOf(protocol));
   w.PushHeader(pattern == nullptr ? 3 : 4);
   w.Bulk(pattern == nullptr ? "message" : "pmessage");
   if (pattern != nullptr) w.Bulk(*pattern);
@@ -151,4 +161,4 @@ std::string PubSubMessage(int protocol, const std::string* pattern, std::string_
   return out;
 }
 
-}  // namespace tessera::shard
+}  // namespace tessera::common

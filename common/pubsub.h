@@ -1,5 +1,6 @@
-// Pub/Sub on the shard's Redis listener: which client listens to which channel and pattern, and
-// the confirmations and messages Redis 7.0 sends for them (RESP2 arrays, RESP3 pushes).
+// Pub/Sub bookkeeping shared by the shard's Redis listener and the gateway: which client listens
+// to which channel and pattern, and the confirmations and messages Redis 7.0 sends for them
+// (RESP2 arrays, RESP3 pushes).
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
-namespace tessera::shard {
+namespace tessera::common {
 
 // Channel and pattern subscriptions of one listener, by client id. Not thread-safe: the
 // listener's loop thread owns it. Nothing here is replicated (at-most-once, as in Redis).
@@ -36,6 +37,9 @@ class PubSubRegistry {
 
   // Channels plus patterns of the client; > 0 puts a RESP2 connection in subscribed mode.
   size_t SubscriptionCount(uint64_t client) const;
+  // Channels (patterns) of the client (CLIENT LIST's sub= and psub=).
+  size_t ChannelCount(uint64_t client) const;
+  size_t PatternCount(uint64_t client) const;
 
   // One delivery of a PUBLISH: the client and, for a pattern subscription, its pattern.
   struct Receiver {
@@ -51,9 +55,13 @@ class PubSubRegistry {
   std::vector<std::string> ActiveChannels(const std::string* pattern) const;
   size_t NumSub(std::string_view channel) const;
   size_t NumPat() const { return patterns_.size(); }
-  // Every channel with its subscribers (the leadership sweep).
+  // Every channel (pattern) with its subscribers, in subscription order: the shard's leadership
+  // sweep, the gateway's upstream subscriptions and its delivery of what they bring.
   const std::map<std::string, std::vector<uint64_t>, std::less<>>& channels() const {
     return channels_;
+  }
+  const std::map<std::string, std::vector<uint64_t>, std::less<>>& patterns() const {
+    return patterns_;
   }
 
  private:
@@ -79,4 +87,4 @@ class PubSubRegistry {
 std::string PubSubMessage(int protocol, const std::string* pattern, std::string_view channel,
                           std::string_view payload);
 
-}  // namespace tessera::shard
+}  // namespace tessera::common

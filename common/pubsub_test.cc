@@ -1,13 +1,13 @@
 // PubSubRegistry: confirmations byte for byte (RESP2 and RESP3), counts, unsubscribe-all,
 // pattern matching with Redis globs, and the PUBSUB views.
-#include "shard/redis/pubsub.h"
+#include "common/pubsub.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace tessera::shard {
+namespace tessera::common {
 namespace {
 
 using Names = std::vector<std::string>;
@@ -111,4 +111,4 @@ TEST(PubSubRegistryTest, MessagesMatchRedisBytes) {
 }
 
 }  // namespace
-}  // namespace tessera::shard
+}  // namespace tessera::common
