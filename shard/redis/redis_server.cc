@@ -236,6 +236,12 @@ class RedisServer::Loop {
   void ShutDownLoop();
   void DrainMailbox();
   Driver::Callback CompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
+  // A read's ReadIndex. Inside Pump the reads of one group share one driver request, sent when
+  // the outermost Pump returns (after each read's arrival, so each still sees every write
+  // acknowledged before it arrived): a pipeline of reads is one hand-off to the driver thread,
+  // not one each.
+  void Read(GroupId group, Driver::Callback done);
+  void SendBatchedReads();
   Driver::ReplyCallback ReplyCompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
 
   void Pump(Client& c);
@@ -359,6 +365,9 @@ class RedisServer::Loop {
   int port_ = 0;
   ListenerStats stats_;  // INFO clients/stats counters
   common::PubSubRegistry pubsub_;
+  // Read(): reads waiting for the outermost Pump to return, by group.
+  int pump_depth_ = 0;
+  absl::flat_hash_map<GroupId, std::vector<Driver::Callback>> batched_reads_;
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;
@@ -609,6 +618,7 @@ void RedisServer::Loop::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_
 
 void RedisServer::Loop::Pump(Client& c) {
   if (c.closing) return;
+  ++pump_depth_;
   for (;;) {
     bool progressed = ParseInput(c);
     progressed = Dispatch(c) || progressed;
@@ -616,6 +626,29 @@ void RedisServer::Loop::Pump(Client& c) {
     if (c.closing || !progressed) break;
   }
   UpdateReading(c);
+  if (--pump_depth_ == 0) SendBatchedReads();
+}
+
+void RedisServer::Loop::Read(GroupId group, Driver::Callback done) {
+  if (pump_depth_ == 0) {
+    driver_->Read(group, std::move(done));
+    return;
+  }
+  batched_reads_[group].push_back(std::move(done));
+}
+
+void RedisServer::Loop::SendBatchedReads() {
+  absl::flat_hash_map<GroupId, std::vector<Driver::Callback>> batches;
+  batches.swap(batched_reads_);
+  for (auto& [group, callbacks] : batches) {
+    if (callbacks.size() == 1) {
+      driver_->Read(group, std::move(callbacks[0]));
+      continue;
+    }
+    driver_->Read(group, [callbacks = std::move(callbacks)](absl::Status status) {
+      for (const Driver::Callback& done : callbacks) done(status);
+    });
+  }
 }
 
 bool RedisServer::Loop::ParseInput(Client& c) {
@@ -914,7 +947,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   } else {
     slot.argv = std::move(argv);
     ++c.inflight[slot.group].reads;
-    driver_->Read(slot.group, CompletionFor(c, seq));
+    Read(slot.group, CompletionFor(c, seq));
   }
 }
 
@@ -1399,7 +1432,7 @@ bool RedisServer::Loop::StartParts(Client& c, Slot& slot, uint64_t seq,
                               ReplyCompletionFor(c, seq, i));
     } else {
       ++c.inflight[part.group].reads;
-      driver_->Read(part.group, CompletionFor(c, seq, i));
+      Read(part.group, CompletionFor(c, seq, i));
     }
   }
   return true;
