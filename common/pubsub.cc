@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "common/glob.h"
 #include "common/resp.h"
 
@@ -147,6 +148,17 @@ std::vector<std::string> PubSubRegistry::ActiveChannels(const std::string* patte
 size_t PubSubRegistry::NumSub(std::string_view channel) const {
   auto it = channels_.find(channel);
   return it == channels_.end() ? 0 : it->second.size();
+}
+
+bool AllowedWhileSubscribed(std::string_view command) {
+  return command == "subscribe" || command == "unsubscribe" || command == "psubscribe" ||
+         command == "punsubscribe" || command == "ping" || command == "quit" || command == "reset";
+}
+
+std::string SubscribedModeError(std::string_view command) {
+  return absl::StrCat("ERR Can't execute '", absl::string_view(command.data(), command.size()),
+                      "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                      "allowed in this context");
 }
 
 std::string PubSubMessage(int protocol, const std::string* pattern, std::string_view channel,

@@ -83,6 +83,12 @@ class PubSubRegistry {
   absl::flat_hash_map<uint64_t, Subscriptions> clients_;
 };
 
+// RESP2 has no push type: a subscribed RESP2 connection carries only (P)SUBSCRIBE,
+// (P)UNSUBSCRIBE, PING, QUIT and RESET, as in Redis. `command` is a full name in lower case.
+bool AllowedWhileSubscribed(std::string_view command);
+// The refusal of any other command there, in Redis's words.
+std::string SubscribedModeError(std::string_view command);
+
 // A message push: [message, channel, payload], or [pmessage, pattern, channel, payload].
 std::string PubSubMessage(int protocol, const std::string* pattern, std::string_view channel,
                           std::string_view payload);

@@ -61,6 +61,11 @@ constexpr size_t kMaxSubscriptions = 100'000;
 constexpr size_t kSubscribeBatch = 512;
 constexpr int kSubscriptionSweepTicks = 20;
 
+// Reconnect delays, to shards and subscriber links alike: 50 ms, doubling up to kReconnectMax.
+std::chrono::milliseconds NextReconnectDelay(std::chrono::milliseconds last) {
+  return last.count() == 0 ? std::chrono::milliseconds(50) : std::min(last * 2, kReconnectMax);
+}
+
 absl::StatusOr<sockaddr_in> ParseIpv4(const std::string& address) {
   const size_t colon = address.rfind(':');
   int port = 0;
@@ -355,6 +360,8 @@ class Gateway::Worker {
   std::string ChannelLeader(std::string_view channel);
   std::set<std::string> LeaderAddresses();
   SubLink* LinkFor(const std::string& address);
+  // No subscriber link to `address` for the next reconnect delay.
+  void BackOff(const std::string& address);
   void SendSubscription(SubLink& link, bool pattern, bool subscribe,
                         const std::vector<std::string>& names);
   void WriteLink(SubLink& link, std::string bytes);
@@ -1387,8 +1394,7 @@ void Gateway::Worker::Connect(Conn& conn) {
 
 void Gateway::Worker::ScheduleReconnect(Conn& conn) {
   if (stopping_ || conn.reconnect_pending) return;
-  conn.backoff = conn.backoff.count() == 0 ? std::chrono::milliseconds(50)
-                                           : std::min(conn.backoff * 2, kReconnectMax);
+  conn.backoff = NextReconnectDelay(conn.backoff);
   conn.reconnect_pending = true;
   uv_timer_start(&conn.reconnect, &OnReconnectTimer, conn.backoff.count(), 0);
 }
@@ -1672,12 +1678,8 @@ bool Gateway::Worker::StartPubSubCommand(Client& c, Request& r, routing::ArgvRef
   const size_t count = pubsub_.SubscriptionCount(c.id);
   std::string bytes;
   common::resp::ReplyWriter w(&bytes, c.session.protocol);
-  if (protocol == 2 && count > 0 && !family && name != "ping" && name != "quit" &&
-      name != "reset") {
-    // RESP2 has no push type: a subscribed connection carries only Pub/Sub, as in Redis.
-    w.Error(absl::StrCat("ERR Can't execute '", name,
-                         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
-                         "allowed in this context"));
+  if (protocol == 2 && count > 0 && !common::AllowedWhileSubscribed(name)) {
+    w.Error(common::SubscribedModeError(name));
     FinishLocal(r, std::move(bytes));
     return true;
   }
@@ -1850,6 +1852,12 @@ void Gateway::Worker::AnswerSettledSubscribes(Clock::time_point now) {
   }
 }
 
+void Gateway::Worker::BackOff(const std::string& address) {
+  LinkBackoff& b = sub_backoff_[address];
+  b.delay = NextReconnectDelay(b.delay);
+  b.until = Clock::now() + b.delay;
+}
+
 Gateway::Worker::SubLink* Gateway::Worker::LinkFor(const std::string& address) {
   if (auto it = sub_links_.find(address); it != sub_links_.end()) return it->second;
   const size_t colon = address.rfind(':');
@@ -1863,10 +1871,7 @@ Gateway::Worker::SubLink* Gateway::Worker::LinkFor(const std::string& address) {
                      address.substr(colon + 1).c_str(), &hints) != 0 ||
       resolve.addrinfo == nullptr) {
     if (resolve.addrinfo != nullptr) uv_freeaddrinfo(resolve.addrinfo);
-    LinkBackoff& b = sub_backoff_[address];
-    b.delay =
-        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
-    b.until = Clock::now() + b.delay;
+    BackOff(address);
     spdlog::warn("pubsub: cannot resolve shard address {}", address);
     return nullptr;
   }
@@ -1949,10 +1954,7 @@ void Gateway::Worker::CloseLink(SubLink& link, std::string_view why) {
   sub_links_.erase(link.address);
   if (!why.empty()) {
     // Its subscriptions go again (to the leader the gateway knows by then) after a backoff.
-    LinkBackoff& b = sub_backoff_[link.address];
-    b.delay =
-        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
-    b.until = Clock::now() + b.delay;
+    BackOff(link.address);
     m_.upstream_failures->Inc();
     spdlog::info(
         "pubsub: subscriber connection to {} closed ({}); {} channel(s) and {} "
@@ -1986,7 +1988,7 @@ void Gateway::Worker::OnLinkConnect(uv_connect_t* req, int status) {
 void Gateway::Worker::OnLinkAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   (void)suggested;
   auto* link = static_cast<SubLink*>(handle->data);
-  link->read_buffer.resize(kReadBufferBytes);
+  if (link->read_buffer.empty()) link->read_buffer.resize(kReadBufferBytes);
   *buf = uv_buf_init(link->read_buffer.data(), static_cast<unsigned>(kReadBufferBytes));
 }
 
@@ -2014,8 +2016,6 @@ void Gateway::Worker::OnLinkRead(uv_stream_t* stream, ssize_t nread, const uv_bu
     w->HandleLinkReply(*link, *static_cast<redisReply*>(reply));
     freeReplyObject(reply);
   }
-  // Links are idle between messages: no big buffer kept.
-  if (link->read_buffer.size() > 0) std::string().swap(link->read_buffer);
 }
 
 void Gateway::Worker::HandleLinkReply(SubLink& link, const redisReply& reply) {
@@ -2046,10 +2046,7 @@ void Gateway::Worker::HandleLinkReply(SubLink& link, const redisReply& reply) {
       }
     }
     // TRYAGAIN (no leader yet) or a refusal: again after a backoff.
-    LinkBackoff& b = sub_backoff_[link.address];
-    b.delay =
-        std::min(b.delay.count() == 0 ? std::chrono::milliseconds(50) : b.delay * 2, kReconnectMax);
-    b.until = Clock::now() + b.delay;
+    BackOff(link.address);
     spdlog::info("pubsub: {} refused a subscription: {}", link.address, text);
     return;
   }

@@ -828,13 +828,8 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     return;
   }
   if (c.session.protocol == 2 && pubsub_.SubscriptionCount(c.id) > 0 &&
-      spec.full_name != "subscribe" && spec.full_name != "unsubscribe" &&
-      spec.full_name != "psubscribe" && spec.full_name != "punsubscribe" &&
-      spec.full_name != "ping" && spec.full_name != "quit" && spec.full_name != "reset") {
-    // RESP2 has no push type: a subscribed connection carries only Pub/Sub, as in Redis.
-    out.Error(absl::StrCat("ERR Can't execute '", spec.full_name,
-                           "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
-                           "allowed in this context"));
+      !common::AllowedWhileSubscribed(spec.full_name)) {
+    out.Error(common::SubscribedModeError(spec.full_name));
     Finish(slot, std::move(reply));
     return;
   }
