@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   EngineOptions engine_options;
+  engine_options.read_cache_bytes = flags->read_cache_bytes;
   auto engine = StorageEngine::Open(flags->data_dir, engine_options);
   if (!engine.ok()) {
     spdlog::error("cannot open storage in {}: {}", flags->data_dir, Str(engine.status()));

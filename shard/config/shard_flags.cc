@@ -80,6 +80,9 @@ constexpr std::array kFlagDefs = {
             "At a cold start that skips the restore, a snapshot file failing verification "
             "stops startup (refuse) or is quarantined and replaced by a fresh snapshot "
             "(regenerate) (default refuse)"},
+    FlagDef{"readCacheBytes", Kind::kUint, false, "BYTES",
+            "Memory for cached data rows that reads on this node's leaders look up before "
+            "RocksDB, in bytes; 0 turns the cache off (default 67108864 = 64 MiB)"},
     FlagDef{"tickMs", Kind::kUint, false, "MS", "Raft tick interval in milliseconds (default 100)"},
     FlagDef{"electionTickMs", Kind::kUint, false, "MS",
             "Election timeout in milliseconds, a multiple of tickMs >= 2 ticks (default 1000)"},
@@ -236,7 +239,8 @@ absl::StatusOr<ShardFlags> ParseShardFlags(int argc, char** argv, std::string* h
        {std::pair{"raftSnapshotCount", &out.raft_snapshot_count},
         std::pair{"raftLogRetainEntries", &out.raft_log_retain_entries},
         std::pair{"raftMaxSnapshotBytes", &out.raft_max_snapshot_bytes},
-        std::pair{"tickMs", &out.tick_ms}, std::pair{"electionTickMs", &out.election_tick_ms}}) {
+        std::pair{"readCacheBytes", &out.read_cache_bytes}, std::pair{"tickMs", &out.tick_ms},
+        std::pair{"electionTickMs", &out.election_tick_ms}}) {
     if (absl::Status s = number(name, field); !s.ok()) return s;
   }
 

@@ -41,6 +41,7 @@ struct ShardFlags {
   uint64_t raft_snapshot_count = 10000;  // applied entries between snapshots
   uint64_t raft_log_retain_entries = 5000;
   uint64_t raft_max_snapshot_bytes = uint64_t{16} << 30;
+  uint64_t read_cache_bytes = uint64_t{64} << 20;  // the read cache of data rows; 0 = off
   FsmSyncMode fsm_sync_mode = FsmSyncMode::kSync;
   bool snapshot_verify_regenerate = false;  // --snapshotVerifyFailure=regenerate
   uint64_t tick_ms = 100;

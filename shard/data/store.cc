@@ -83,26 +83,48 @@ std::string MetadataKeyEnd(GroupId gid) {
 
 std::string_view UserKeyOf(std::string_view metadata_key) { return metadata_key.substr(9); }
 
-absl::StatusOr<std::optional<std::string>> GetRow(const ExecContext& ctx, std::string_view key) {
-  std::string value;
-  rocksdb::Status s;
-  if (ctx.batch != nullptr) {
-    s = ctx.batch->GetFromBatchAndDB(ctx.engine->db(), rocksdb::ReadOptions(), ctx.engine->data(),
-                                     rocksdb::Slice(key.data(), key.size()), &value);
-  } else {
-    s = ctx.engine->db()->Get(rocksdb::ReadOptions(), ctx.engine->data(),
-                              rocksdb::Slice(key.data(), key.size()), &value);
-  }
-  if (s.IsNotFound()) return std::nullopt;
-  if (!s.ok()) return FromRocksStatus(s, "data read");
+namespace {
+
+// The cleartext of a stored `data` value (the value header stripped, an envelope opened).
+absl::StatusOr<std::string> DecodeRow(const ExecContext& ctx, std::string_view key,
+                                      std::string value) {
   std::string scratch;
   absl::StatusOr<std::string_view> decoded = encryption::DecodeStoredValue(
       ctx.engine->storage_cipher(), StorageKeyOf(key), value, &scratch);
   if (!decoded.ok()) return decoded.status();
   // Cleartext views into `value`, an opened envelope into `scratch`.
-  if (decoded->data() == scratch.data()) return std::optional<std::string>(std::move(scratch));
+  if (decoded->data() == scratch.data()) return scratch;
   value.erase(0, encryption::kValueHeaderSize);
-  return std::optional<std::string>(std::move(value));
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> GetRow(const ExecContext& ctx, std::string_view key) {
+  const rocksdb::Slice slice(key.data(), key.size());
+  std::string value;
+  if (ctx.batch != nullptr) {
+    rocksdb::Status s = ctx.batch->GetFromBatchAndDB(ctx.engine->db(), rocksdb::ReadOptions(),
+                                                     ctx.engine->data(), slice, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return FromRocksStatus(s, "data read");
+    return DecodeRow(ctx, key, std::move(value));
+  }
+  // Read-only (a leader after its read barrier): through the read cache.
+  RowCache& cache = *ctx.engine->row_cache();
+  RowCache::Ticket ticket;
+  if (std::optional<std::optional<std::string>> hit = cache.Lookup(key, &ticket)) return *hit;
+  rocksdb::Status s =
+      ctx.engine->db()->Get(rocksdb::ReadOptions(), ctx.engine->data(), slice, &value);
+  std::optional<std::string> row;
+  if (!s.IsNotFound()) {
+    if (!s.ok()) return FromRocksStatus(s, "data read");
+    absl::StatusOr<std::string> decoded = DecodeRow(ctx, key, std::move(value));
+    if (!decoded.ok()) return decoded.status();
+    row = *std::move(decoded);
+  }
+  cache.Fill(key, ticket, row);
+  return row;
 }
 
 void PutRow(ExecContext& ctx, std::string_view key, std::string_view value) {

@@ -188,6 +188,10 @@ void RenderMemory(const InfoFigures& f, std::string* out) {
   Field(out, "rocksdb_block_cache_bytes", f.rocksdb_block_cache);
   Field(out, "rocksdb_table_readers_bytes", f.rocksdb_table_readers);
   Field(out, "rocksdb_live_sst_bytes", f.rocksdb_live_sst);
+  Field(out, "read_cache_bytes", f.read_cache_bytes);
+  Field(out, "read_cache_capacity_bytes", f.read_cache_capacity);
+  Field(out, "read_cache_hits", f.read_cache_hits);
+  Field(out, "read_cache_misses", f.read_cache_misses);
 }
 
 void RenderPersistence(const InfoFigures& f, std::string* out) {
@@ -440,6 +444,10 @@ InfoFigures GatherInfo(InfoSections sections, const Driver& driver, std::span<co
     f.rocksdb_block_cache = RocksAggregate(engine, "rocksdb.block-cache-usage");
     f.rocksdb_table_readers = RocksAggregate(engine, "rocksdb.estimate-table-readers-mem");
     f.rocksdb_live_sst = RocksAggregate(engine, "rocksdb.live-sst-files-size");
+    f.read_cache_bytes = engine.row_cache()->bytes();
+    f.read_cache_capacity = engine.row_cache()->capacity();
+    f.read_cache_hits = engine.row_cache()->hits();
+    f.read_cache_misses = engine.row_cache()->misses();
     for (GroupId gid : groups) {
       f.lazyfree_pending += CountGarbage(engine, gid, kGarbageCountRows, kGarbageCountRows);
     }

@@ -132,6 +132,10 @@ struct InfoFigures {
   uint64_t rocksdb_table_readers = 0;
   uint64_t rocksdb_live_sst = 0;
   uint64_t lazyfree_pending = 0;  // garbage rows queued for collection, every hosted group
+  uint64_t read_cache_bytes = 0;  // storage/row_cache.h
+  uint64_t read_cache_capacity = 0;
+  uint64_t read_cache_hits = 0;
+  uint64_t read_cache_misses = 0;
   // Persistence (raft's group commit)
   DriverCounters driver;
   // CPU, seconds

@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<StorageEngine>> StorageEngine::Open(const std::st
   engine->raftlog_ = handles[1];
   engine->data_ = handles[2];
   engine->meta_ = handles[3];
+  engine->row_cache_ = std::make_unique<RowCache>(options.read_cache_bytes);
   return engine;
 }
 
@@ -88,7 +89,9 @@ absl::Status StorageEngine::Write(rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   wo.disableWAL = false;  // never: every write of every column family goes through the WAL
+  const RowCache::WriteToken token = row_cache_->BeginWrite(batch, data_->GetID());
   rocksdb::Status s = db_->Write(wo, &batch);
+  row_cache_->EndWrite(token);
   if (s.ok()) return absl::OkStatus();
   if (!sync) return FromRocksStatus(s, "write");
   // The batch may or may not be durable, and RocksDB refuses further writes anyway; carrying

@@ -14,6 +14,7 @@
 #include "rocksdb/env.h"
 #include "rocksdb/write_batch.h"
 #include "shard/storage/keys.h"
+#include "shard/storage/row_cache.h"
 
 namespace tessera::shard {
 namespace encryption {
@@ -30,6 +31,8 @@ struct EngineOptions {
   // Called after a synced write failed and the fatal line was printed. It must not return in
   // production: null means std::abort(). A test hook may return; Write then reports the error.
   std::function<void()> on_sync_failure;
+  // Capacity of the cache of cleartext `data` rows for reads (row_cache.h); 0 disables it.
+  size_t read_cache_bytes = size_t{64} << 20;
 };
 
 // The durable applied index of a group (snapshots-and-cold-start.md §3).
@@ -56,7 +59,8 @@ class StorageEngine {
   rocksdb::ColumnFamilyHandle* data() const { return data_; }
   rocksdb::ColumnFamilyHandle* meta() const { return meta_; }
 
-  // Writes the batch atomically across column families, always through the WAL. With sync, the
+  // Writes the batch atomically across column families, always through the WAL, and keeps the
+  // read cache from answering older than the database (row_cache.h). With sync, the
   // WAL is fsynced before returning; if that fails the process stops (a log entry or vote that
   // may not be durable must never be acknowledged): one line on stderr, then on_sync_failure.
   absl::Status Write(rocksdb::WriteBatch& batch, bool sync);
@@ -72,13 +76,17 @@ class StorageEngine {
   // Encryption at rest (spec/encryption.md §7): the cipher every `data` row read and write goes
   // through (shard/data/store.cc). Null = a store opened without a cipher: it writes cleartext
   // and refuses enveloped values with "no cipher configured". Set once at startup, before
-  // serving; the cipher outlives the engine's use of it.
+  // serving; the cipher outlives the engine's use of it. Setting it empties the read cache.
   void set_storage_cipher(const encryption::StorageCipher* cipher) {
     storage_cipher_.store(cipher, std::memory_order_release);
+    row_cache_->Clear();
   }
   const encryption::StorageCipher* storage_cipher() const {
     return storage_cipher_.load(std::memory_order_acquire);
   }
+
+  // The read cache of `data` rows (shard/data/store.cc's GetRow, for read-only contexts).
+  RowCache* row_cache() const { return row_cache_.get(); }
 
  private:
   StorageEngine() = default;
@@ -92,6 +100,7 @@ class StorageEngine {
   rocksdb::ColumnFamilyHandle* data_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   std::atomic<const encryption::StorageCipher*> storage_cipher_{nullptr};
+  std::unique_ptr<RowCache> row_cache_;
 };
 
 // RocksDB status → absl status (UNAVAILABLE for I/O, DATA_LOSS for corruption), with context.

@@ -1,0 +1,185 @@
+// RowCache: striped LRU maps with a pending count and an epoch per stripe; the write bracket
+// that keeps the cache from answering older than RocksDB is described in row_cache.h.
+#include "shard/storage/row_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/hash/hash.h"
+
+namespace tessera::shard {
+namespace {
+
+// Per-entry bookkeeping beyond the key and row bytes: the list node, the index slot and the
+// strings' own headers, roughly.
+constexpr size_t kEntryOverhead = 96;
+
+// The data column family's keys of a batch; `all` when it cannot be told key by key (a range
+// delete, or a record this handler does not know).
+class KeyCollector : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit KeyCollector(uint32_t data_cf_id) : data_cf_id_(data_cf_id) {}
+
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Add(cf, key);
+  }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Add(cf, key); }
+  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    return Add(cf, key);
+  }
+  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Add(cf, key);
+  }
+  rocksdb::Status PutEntityCF(uint32_t cf, const rocksdb::Slice& key,
+                              const rocksdb::Slice&) override {
+    return Add(cf, key);
+  }
+  rocksdb::Status PutBlobIndexCF(uint32_t cf, const rocksdb::Slice& key,
+                                 const rocksdb::Slice&) override {
+    return Add(cf, key);
+  }
+  rocksdb::Status DeleteRangeCF(uint32_t cf, const rocksdb::Slice&,
+                                const rocksdb::Slice&) override {
+    if (cf == data_cf_id_) all = true;
+    return rocksdb::Status::OK();
+  }
+  void LogData(const rocksdb::Slice&) override {}
+
+  bool all = false;
+  std::vector<std::string_view> keys;  // views into the batch
+
+ private:
+  rocksdb::Status Add(uint32_t cf, const rocksdb::Slice& key) {
+    if (cf == data_cf_id_) keys.emplace_back(key.data(), key.size());
+    return rocksdb::Status::OK();
+  }
+
+  const uint32_t data_cf_id_;
+};
+
+}  // namespace
+
+RowCache::RowCache(size_t capacity_bytes)
+    : capacity_(capacity_bytes),
+      stripe_capacity_(capacity_bytes / kStripes),
+      stripes_(new Stripe[kStripes]) {}
+
+size_t RowCache::StripeOf(std::string_view key) const { return absl::HashOf(key) % kStripes; }
+
+void RowCache::EraseLocked(Stripe& s, std::string_view key) {
+  auto it = s.index.find(key);
+  if (it == s.index.end()) return;
+  std::list<Entry>::iterator node = it->second;
+  s.index.erase(it);
+  s.bytes -= node->charge;
+  s.lru.erase(node);
+}
+
+void RowCache::ClearLocked(Stripe& s) {
+  s.index.clear();
+  s.lru.clear();
+  s.bytes = 0;
+}
+
+std::optional<std::optional<std::string>> RowCache::Lookup(std::string_view key, Ticket* ticket) {
+  *ticket = Ticket{};
+  if (!enabled()) return std::nullopt;
+  const size_t stripe = StripeOf(key);
+  Stripe& s = stripes_[stripe];
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.index.find(key);
+  if (it != s.index.end()) {
+    s.lru.splice(s.lru.begin(), s.lru, it->second);
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    return it->second->row;
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  *ticket = Ticket{stripe, s.epoch, s.pending == 0};
+  return std::nullopt;
+}
+
+void RowCache::Fill(std::string_view key, const Ticket& ticket,
+                    const std::optional<std::string>& row) {
+  if (!enabled() || !ticket.valid) return;
+  const size_t charge = key.size() + (row.has_value() ? row->size() : 0) + kEntryOverhead;
+  if (charge > stripe_capacity_) return;
+  Stripe& s = stripes_[ticket.stripe];
+  std::lock_guard<std::mutex> lock(s.mu);
+  // A write began since the ticket was taken: the row read may be older than the database.
+  if (s.pending != 0 || s.epoch != ticket.epoch) return;
+  EraseLocked(s, key);  // another reader may have filled it meanwhile
+  s.lru.push_front(Entry{std::string(key), row, charge});
+  s.index.emplace(std::string_view(s.lru.front().key), s.lru.begin());
+  s.bytes += charge;
+  while (s.bytes > stripe_capacity_) {
+    Entry& last = s.lru.back();
+    s.index.erase(std::string_view(last.key));
+    s.bytes -= last.charge;
+    s.lru.pop_back();
+  }
+}
+
+RowCache::WriteToken RowCache::BeginWrite(const rocksdb::WriteBatch& batch, uint32_t data_cf_id) {
+  WriteToken token;
+  if (!enabled()) return token;
+  KeyCollector collector(data_cf_id);
+  if (!batch.Iterate(&collector).ok()) collector.all = true;
+  if (collector.all) {
+    token.stripes.reserve(kStripes);
+    for (size_t i = 0; i < kStripes; ++i) {
+      Stripe& s = stripes_[i];
+      std::lock_guard<std::mutex> lock(s.mu);
+      ++s.pending;
+      ClearLocked(s);
+      token.stripes.push_back(i);
+    }
+    return token;
+  }
+  if (collector.keys.empty()) return token;
+  std::vector<std::pair<size_t, std::string_view>> by_stripe;
+  by_stripe.reserve(collector.keys.size());
+  for (std::string_view key : collector.keys) by_stripe.emplace_back(StripeOf(key), key);
+  std::sort(by_stripe.begin(), by_stripe.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < by_stripe.size();) {
+    const size_t stripe = by_stripe[i].first;
+    Stripe& s = stripes_[stripe];
+    std::lock_guard<std::mutex> lock(s.mu);
+    ++s.pending;
+    for (; i < by_stripe.size() && by_stripe[i].first == stripe; ++i) {
+      EraseLocked(s, by_stripe[i].second);
+    }
+    token.stripes.push_back(stripe);
+  }
+  return token;
+}
+
+void RowCache::EndWrite(const WriteToken& token) {
+  for (size_t stripe : token.stripes) {
+    Stripe& s = stripes_[stripe];
+    std::lock_guard<std::mutex> lock(s.mu);
+    --s.pending;
+    ++s.epoch;
+  }
+}
+
+void RowCache::Clear() {
+  for (size_t i = 0; i < kStripes; ++i) {
+    Stripe& s = stripes_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    ++s.epoch;  // a fill in flight may hold a row read under the old cipher
+    ClearLocked(s);
+  }
+}
+
+size_t RowCache::bytes() const {
+  size_t total = 0;
+  for (size_t i = 0; i < kStripes; ++i) {
+    Stripe& s = stripes_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    total += s.bytes;
+  }
+  return total;
+}
+
+}  // namespace tessera::shard

@@ -1,0 +1,99 @@
+// A bounded LRU cache of `data` rows as reads decode them (cleartext, after the storage
+// envelope is opened), in front of RocksDB for the read-only commands a leader serves after its
+// read barrier. A hit skips the memtable and SST lookups and the envelope.
+//
+// It never answers older than the database does at that moment. Every write of the `data`
+// column family goes through StorageEngine::Write, which brackets the RocksDB write with
+// BeginWrite and EndWrite:
+//   - BeginWrite drops the batch's keys and marks their stripes pending (a DeleteRange drops
+//     everything and marks every stripe);
+//   - while a stripe is pending nothing is filled into it, so a read of a key being written
+//     goes to RocksDB, which is atomic and monotonic: a reader never sees one key of a batch
+//     new and another old;
+//   - EndWrite advances the stripes' epochs, so a fill whose RocksDB read began before the write
+//     (it may hold the old value) is refused.
+// A reader takes a Ticket before its RocksDB read and hands it to Fill.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "rocksdb/write_batch.h"
+
+namespace tessera::shard {
+
+class RowCache {
+ public:
+  // capacity_bytes 0 = disabled: Lookup always misses and Fill keeps nothing.
+  explicit RowCache(size_t capacity_bytes);
+  RowCache(const RowCache&) = delete;
+  RowCache& operator=(const RowCache&) = delete;
+
+  bool enabled() const { return capacity_ > 0; }
+
+  // What a reader that missed hands to Fill after its RocksDB read.
+  struct Ticket {
+    size_t stripe = 0;
+    uint64_t epoch = 0;
+    bool valid = false;
+  };
+  // A hit is the row (nullopt: the row is known absent); a miss is nullopt on the outside and
+  // sets `ticket`, to be taken before the RocksDB read.
+  std::optional<std::optional<std::string>> Lookup(std::string_view key, Ticket* ticket);
+  void Fill(std::string_view key, const Ticket& ticket, const std::optional<std::string>& row);
+
+  // The write bracket (see the top of this file). `data_cf_id` selects the column family whose
+  // keys are cached; entries of other column families are ignored. The returned token goes to
+  // EndWrite, also when the write failed.
+  struct WriteToken {
+    std::vector<size_t> stripes;  // pending stripes, each once
+  };
+  WriteToken BeginWrite(const rocksdb::WriteBatch& batch, uint32_t data_cf_id);
+  void EndWrite(const WriteToken& token);
+
+  // Drops every entry (a new storage cipher).
+  void Clear();
+
+  // For INFO and tests.
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
+  size_t bytes() const;
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::optional<std::string> row;
+    size_t charge = 0;
+  };
+  struct Stripe {
+    std::mutex mu;
+    uint32_t pending = 0;  // writes between BeginWrite and EndWrite
+    uint64_t epoch = 0;    // EndWrites so far
+    size_t bytes = 0;
+    std::list<Entry> lru;  // front: most recently used
+    absl::flat_hash_map<std::string_view, std::list<Entry>::iterator> index;  // views into lru
+  };
+  static constexpr size_t kStripes = 64;
+
+  size_t StripeOf(std::string_view key) const;
+  static void EraseLocked(Stripe& s, std::string_view key);
+  static void ClearLocked(Stripe& s);
+
+  const size_t capacity_;
+  const size_t stripe_capacity_;
+  std::unique_ptr<Stripe[]> stripes_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+};
+
+}  // namespace tessera::shard
