@@ -256,7 +256,6 @@ class RedisServer::Loop {
     return &c.slots[seq - c.first_seq];
   }
 
-  bool Admissible(const Client& c, const Request& r) const;
   // A data-model command's handler and group, or the error to answer (unknown command, arity,
   // CROSSSLOT, keyless on a multi-group shard), whose message is the reply text.
   struct DataDispatch {
@@ -264,6 +263,10 @@ class RedisServer::Loop {
     GroupId group;
     uint16_t slot;  // of the first key (MOVED names it)
   };
+  // Whether the client's next request may start now. When it resolved the request as a data
+  // command it leaves the result in `resolved`, for StartCommand in the same Dispatch.
+  bool Admissible(const Client& c, const Request& r,
+                  std::optional<absl::StatusOr<DataDispatch>>* resolved) const;
   // `in_group` (TESSERA.INGROUP) names the group of a keyless command.
   absl::StatusOr<DataDispatch> ResolveDataCommand(const std::vector<std::string>& argv,
                                                   GroupId in_group = 0) const;
@@ -274,8 +277,9 @@ class RedisServer::Loop {
   bool StartTransactionCommand(Client& c, Slot& slot, uint64_t seq,
                                const routing::CommandSpec& spec,
                                const std::vector<std::string>& argv, data::RespReply& out);
-  // Starts (or answers) one request in `slot`.
-  void StartCommand(Client& c, Slot& slot, uint64_t seq, Request request);
+  // Starts (or answers) one request in `slot`; `admitted` is Admissible's resolution, if any.
+  void StartCommand(Client& c, Slot& slot, uint64_t seq, Request request,
+                    std::optional<absl::StatusOr<DataDispatch>> admitted = std::nullopt);
   void ContinueCommand(Client& c, Slot& slot, uint64_t seq, absl::Status status, std::string reply);
   void Finish(Slot& slot, std::string reply);
   std::string ErrorReply(const absl::Status& status, const Slot& slot) const;
@@ -682,7 +686,9 @@ bool RedisServer::Loop::ParseInput(Client& c) {
   return parsed;
 }
 
-bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
+bool RedisServer::Loop::Admissible(const Client& c, const Request& r,
+                                   std::optional<absl::StatusOr<DataDispatch>>* resolved) const {
+  resolved->reset();
   if (c.blocked) return false;  // like Redis: a blocked client's later commands wait
   if (!r.protocol_error.empty() || !r.refused.empty()) return true;
   // EXEC writes whatever groups its commands touch: after every earlier reply of the client.
@@ -695,7 +701,7 @@ bool RedisServer::Loop::Admissible(const Client& c, const Request& r) const {
       data::EqualsIgnoreCase(r.argv[0], kWatchIndexCommand)) {
     return c.inflight.empty();
   }
-  absl::StatusOr<DataDispatch> d = ResolveDataCommand(r.argv, r.in_group);
+  const absl::StatusOr<DataDispatch>& d = resolved->emplace(ResolveDataCommand(r.argv, r.in_group));
   if (!d.ok()) {
     // A command split over groups orders behind every earlier reply of the client.
     return r.in_group == 0 && IsSplittable(r.argv) ? c.inflight.empty() : true;
@@ -771,18 +777,20 @@ absl::StatusOr<RedisServer::Loop::DataDispatch> RedisServer::Loop::ResolveDataCo
 
 bool RedisServer::Loop::Dispatch(Client& c) {
   bool dispatched = false;
-  while (!c.closing && !c.waiting.empty() && Admissible(c, c.waiting.front())) {
+  std::optional<absl::StatusOr<DataDispatch>> resolved;
+  while (!c.closing && !c.waiting.empty() && Admissible(c, c.waiting.front(), &resolved)) {
     Request r = std::move(c.waiting.front());
     c.waiting.pop_front();
     const uint64_t seq = c.first_seq + c.slots.size();
     c.slots.emplace_back();
-    StartCommand(c, c.slots.back(), seq, std::move(r));
+    StartCommand(c, c.slots.back(), seq, std::move(r), std::move(resolved));
     dispatched = true;
   }
   return dispatched;
 }
 
-void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Request r) {
+void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Request r,
+                                     std::optional<absl::StatusOr<DataDispatch>> admitted) {
   if (!r.protocol_error.empty()) {
     std::string reply;
     common::resp::ReplyWriter(&reply).Error(r.protocol_error);
@@ -898,7 +906,9 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
     return;
   }
   // The data model: routed by key to a group, replicated or read behind a barrier.
-  absl::StatusOr<DataDispatch> dispatch = ResolveDataCommand(argv, r.in_group);
+  // Nothing ran between Admissible and here: its resolution still holds.
+  absl::StatusOr<DataDispatch> dispatch =
+      admitted.has_value() ? *std::move(admitted) : ResolveDataCommand(argv, r.in_group);
   if (!dispatch.ok() && r.in_group == 0 && IsSplittable(argv) &&
       StartSplitCommand(c, slot, seq, spec, argv, out)) {
     if (!reply.empty()) Finish(slot, std::move(reply));

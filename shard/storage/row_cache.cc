@@ -1,8 +1,10 @@
-// RowCache: striped LRU maps with a pending count and an epoch per stripe; the write bracket
-// that keeps the cache from answering older than RocksDB is described in row_cache.h.
+// RowCache: striped maps with CLOCK eviction, a pending count and an epoch per stripe; the write
+// bracket that keeps the cache from answering older than RocksDB is described in row_cache.h.
 #include "shard/storage/row_cache.h"
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -10,9 +12,9 @@
 namespace tessera::shard {
 namespace {
 
-// Per-entry bookkeeping beyond the key and row bytes: the list node, the index slot and the
-// strings' own headers, roughly.
-constexpr size_t kEntryOverhead = 96;
+// Per-entry bookkeeping beyond the key and row bytes: the item header, the index slot and the
+// ring pointer, roughly, plus the allocator's own.
+constexpr size_t kEntryOverhead = 64;
 
 // The data column family's keys of a batch; `all` when it cannot be told key by key (a range
 // delete, or a record this handler does not know).
@@ -66,18 +68,58 @@ RowCache::RowCache(size_t capacity_bytes)
 
 size_t RowCache::StripeOf(std::string_view key) const { return absl::HashOf(key) % kStripes; }
 
+void RowCache::ItemDeleter::operator()(Item* item) const {
+  item->~Item();
+  ::operator delete(item);
+}
+
+RowCache::ItemPtr RowCache::NewItem(std::string_view key, const std::optional<std::string>& row,
+                                    size_t charge) {
+  const size_t row_len = row.has_value() ? row->size() : 0;
+  void* raw = ::operator new(sizeof(Item) + key.size() + row_len);
+  ItemPtr item(new (raw) Item());
+  item->key_len = static_cast<uint32_t>(key.size());
+  item->row_len = static_cast<uint32_t>(row_len);
+  item->has_row = row.has_value();
+  item->charge = charge;
+  std::memcpy(item->bytes(), key.data(), key.size());
+  if (row_len > 0) std::memcpy(item->bytes() + key.size(), row->data(), row_len);
+  return item;
+}
+
 void RowCache::EraseLocked(Stripe& s, std::string_view key) {
   auto it = s.index.find(key);
   if (it == s.index.end()) return;
-  std::list<Entry>::iterator node = it->second;
-  s.index.erase(it);
-  s.bytes -= node->charge;
-  s.lru.erase(node);
+  Item* item = it->second.get();
+  // The ring's last item takes the erased one's place.
+  Item* last = s.ring.back();
+  s.ring[item->ring_pos] = last;
+  last->ring_pos = item->ring_pos;
+  s.ring.pop_back();
+  if (s.hand >= s.ring.size()) s.hand = 0;
+  s.bytes -= item->charge;
+  s.index.erase(it);  // frees the item, and with it the key the index viewed
+}
+
+void RowCache::EvictOneLocked(Stripe& s) {
+  // Second chance: a referenced item is spared once (its flag cleared); at most one full turn
+  // clears every flag, so the loop ends.
+  while (true) {
+    Item* item = s.ring[s.hand];
+    if (item->referenced) {
+      item->referenced = false;
+      s.hand = (s.hand + 1) % s.ring.size();
+      continue;
+    }
+    EraseLocked(s, item->key());
+    return;
+  }
 }
 
 void RowCache::ClearLocked(Stripe& s) {
+  s.ring.clear();
   s.index.clear();
-  s.lru.clear();
+  s.hand = 0;
   s.bytes = 0;
 }
 
@@ -89,9 +131,11 @@ std::optional<std::optional<std::string>> RowCache::Lookup(std::string_view key,
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.index.find(key);
   if (it != s.index.end()) {
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
+    Item* item = it->second.get();
+    item->referenced = true;
     hits_.fetch_add(1, std::memory_order_relaxed);
-    return it->second->row;
+    if (!item->has_row) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(item->row()));
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   *ticket = Ticket{stripe, s.epoch, s.pending == 0};
@@ -102,21 +146,22 @@ void RowCache::Fill(std::string_view key, const Ticket& ticket,
                     const std::optional<std::string>& row) {
   if (!enabled() || !ticket.valid) return;
   const size_t charge = key.size() + (row.has_value() ? row->size() : 0) + kEntryOverhead;
-  if (charge > stripe_capacity_) return;
+  if (charge > stripe_capacity_ || key.size() > UINT32_MAX ||
+      (row.has_value() && row->size() > UINT32_MAX)) {
+    return;
+  }
+  ItemPtr item = NewItem(key, row, charge);  // allocated before taking the lock
   Stripe& s = stripes_[ticket.stripe];
   std::lock_guard<std::mutex> lock(s.mu);
   // A write began since the ticket was taken: the row read may be older than the database.
   if (s.pending != 0 || s.epoch != ticket.epoch) return;
   EraseLocked(s, key);  // another reader may have filled it meanwhile
-  s.lru.push_front(Entry{std::string(key), row, charge});
-  s.index.emplace(std::string_view(s.lru.front().key), s.lru.begin());
+  while (!s.ring.empty() && s.bytes + charge > stripe_capacity_) EvictOneLocked(s);
+  item->ring_pos = static_cast<uint32_t>(s.ring.size());
+  s.ring.push_back(item.get());
   s.bytes += charge;
-  while (s.bytes > stripe_capacity_) {
-    Entry& last = s.lru.back();
-    s.index.erase(std::string_view(last.key));
-    s.bytes -= last.charge;
-    s.lru.pop_back();
-  }
+  const std::string_view view = item->key();
+  s.index.emplace(view, std::move(item));
 }
 
 RowCache::WriteToken RowCache::BeginWrite(const rocksdb::WriteBatch& batch, uint32_t data_cf_id) {

@@ -1,6 +1,7 @@
-// A bounded LRU cache of `data` rows as reads decode them (cleartext, after the storage
-// envelope is opened), in front of RocksDB for the read-only commands a leader serves after its
-// read barrier. A hit skips the memtable and SST lookups and the envelope.
+// A bounded cache (CLOCK eviction, an approximation of LRU) of `data` rows as reads decode them
+// (cleartext, after the storage envelope is opened), in front of RocksDB for the read-only commands
+// a leader serves after its read barrier. A hit skips the memtable and SST lookups and the
+// envelope.
 //
 // It never answers older than the database does at that moment. Every write of the `data`
 // column family goes through StorageEngine::Write, which brackets the RocksDB write with
@@ -18,7 +19,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,23 +70,43 @@ class RowCache {
   size_t capacity() const { return capacity_; }
 
  private:
-  struct Entry {
-    std::string key;
-    std::optional<std::string> row;
+  // One allocation per row: the header, then the key bytes, then the row bytes, so a lookup
+  // touches the index slot and this block only.
+  struct Item {
+    uint32_t key_len = 0;
+    uint32_t row_len = 0;
+    uint32_t ring_pos = 0;  // position in Stripe::ring
+    bool has_row = false;
+    bool referenced = false;  // CLOCK: set by a hit, cleared as the hand passes
     size_t charge = 0;
+
+    char* bytes() { return reinterpret_cast<char*>(this + 1); }
+    std::string_view key() { return {bytes(), key_len}; }
+    std::string_view row() { return {bytes() + key_len, row_len}; }
   };
+  struct ItemDeleter {
+    void operator()(Item* item) const;
+  };
+  using ItemPtr = std::unique_ptr<Item, ItemDeleter>;
+  static ItemPtr NewItem(std::string_view key, const std::optional<std::string>& row,
+                         size_t charge);
+
+  // Eviction is CLOCK (second chance) over `ring`, an approximation of LRU that makes a hit
+  // write one flag instead of relinking a list.
   struct Stripe {
     std::mutex mu;
     uint32_t pending = 0;  // writes between BeginWrite and EndWrite
     uint64_t epoch = 0;    // EndWrites so far
     size_t bytes = 0;
-    std::list<Entry> lru;  // front: most recently used
-    absl::flat_hash_map<std::string_view, std::list<Entry>::iterator> index;  // views into lru
+    absl::flat_hash_map<std::string_view, ItemPtr> index;  // keys view into their items
+    std::vector<Item*> ring;
+    size_t hand = 0;
   };
   static constexpr size_t kStripes = 64;
 
   size_t StripeOf(std::string_view key) const;
   static void EraseLocked(Stripe& s, std::string_view key);
+  static void EvictOneLocked(Stripe& s);
   static void ClearLocked(Stripe& s);
 
   const size_t capacity_;

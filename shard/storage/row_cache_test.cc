@@ -1,6 +1,6 @@
 // Tests of RowCache: hits and known-absent rows, the write bracket that refuses fills which may
 // hold a row older than the database, column-family and range-delete invalidation, the capacity
-// bound with LRU eviction, and a disabled cache.
+// bound with CLOCK eviction (recently hit rows stay), and a disabled cache.
 #include "shard/storage/row_cache.h"
 
 #include <optional>
@@ -126,7 +126,7 @@ TEST(RowCacheTest, DeletesAndRangeDeletesInvalidate) {
   Miss(cache, "c");
 }
 
-TEST(RowCacheTest, StaysWithinItsCapacityAndEvictsTheLeastRecentlyUsed) {
+TEST(RowCacheTest, StaysWithinItsCapacityAndKeepsRecentlyHitRows) {
   // 64 stripes of 4 KiB: far more rows than fit.
   RowCache cache(64 * 4096);
   const std::string row(200, 'x');
