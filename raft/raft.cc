@@ -535,16 +535,20 @@ bool Raft::CommittedEntryInCurrentTerm() const {
   return log_.TermOrZero(log_.committed()) == term_;
 }
 
-bool Raft::LeaseValid() const {
-  if (role_ != Role::kLeader || read_only_option_ != ReadOnlyOption::kLeaseBased) return false;
-  if (lease_revoked_term_ == term_) return false;
-  if (!CommittedEntryInCurrentTerm()) return false;
+bool Raft::LeaseValid() const { return LeaseExpiryTick() != 0; }
+
+uint64_t Raft::LeaseExpiryTick() const {
+  if (role_ != Role::kLeader || read_only_option_ != ReadOnlyOption::kLeaseBased) return 0;
+  if (lease_revoked_term_ == term_) return 0;
+  if (!CommittedEntryInCurrentTerm()) return 0;
   uint64_t start = prs_.QuorumValue([this](NodeId id) -> uint64_t {
     if (id == id_) return ticks_;
     const Progress* p = prs_.Find(id);
     return p ? p->lease_ack_tick : 0;
   });
-  return start > 0 && ticks_ < start + static_cast<uint64_t>(lease_ticks_);
+  if (start == 0) return 0;
+  const uint64_t end = start + static_cast<uint64_t>(lease_ticks_);
+  return ticks_ < end ? end : 0;
 }
 
 void Raft::RespondToReadIndex(const ReadIndexStatus& req, uint64_t index) {

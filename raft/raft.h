@@ -89,6 +89,12 @@ class Raft {
 
   // Valid lease right now (leader, lease mode, noop committed, quorum acks fresh).
   bool LeaseValid() const;
+  // While the lease is valid, the first tick count at which it no longer is (it stays valid
+  // while ticks() < this); 0 when it is not valid now. An embedder that reads outside the
+  // core (without ReadIndex) turns this into a deadline on its own monotonic clock.
+  uint64_t LeaseExpiryTick() const;
+  // Ticks since this instance started (starts at 1): the clock leases are measured in.
+  uint64_t ticks() const { return ticks_; }
 
   Status GetStatus() const;
   SoftState soft_state() const { return SoftState{lead_, role_}; }

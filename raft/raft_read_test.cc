@@ -203,6 +203,32 @@ TEST(LeaseReadTest, ExpiredLeaseFallsBackToHeartbeatRound) {
   EXPECT_TRUE(net.node(leader).LeaseValid()) << "the acks renewed the lease";
 }
 
+TEST(LeaseReadTest, ExpiryTickIsWhereTheLeaseEnds) {
+  Network net({1, 2, 3}, {}, LeaseReads);
+  NodeId leader = SettleLeaseLeader(net);
+  net.Isolate(leader);
+  const uint64_t end = net.node(leader).LeaseExpiryTick();
+  ASSERT_GT(end, net.node(leader).raft().ticks());
+  EXPECT_LE(end - net.node(leader).raft().ticks(), static_cast<uint64_t>(kLeaseTicks));
+  // Valid exactly while ticks() < end, and the end does not move without fresh acks.
+  while (net.node(leader).raft().ticks() + 1 < end) {
+    net.Tick(leader, 1);
+    EXPECT_EQ(net.node(leader).LeaseExpiryTick(), end)
+        << "tick " << net.node(leader).raft().ticks();
+    EXPECT_TRUE(net.node(leader).LeaseValid());
+  }
+  net.Tick(leader, 1);
+  EXPECT_EQ(net.node(leader).raft().ticks(), end);
+  EXPECT_EQ(net.node(leader).LeaseExpiryTick(), 0u);
+  EXPECT_FALSE(net.node(leader).LeaseValid());
+  // Followers have none.
+  for (NodeId id : {1, 2, 3}) {
+    if (id != leader) {
+      EXPECT_EQ(net.node(id).LeaseExpiryTick(), 0u);
+    }
+  }
+}
+
 TEST(LeaseReadTest, LeaseNeedsTheNoopOfTheTermCommitted) {
   Network net({1, 2, 3}, {}, LeaseReads);
   net.TickUntilLeader();

@@ -57,6 +57,7 @@ class RawNode {
 
   Status GetStatus() const { return raft_.GetStatus(); }
   bool LeaseValid() const { return raft_.LeaseValid(); }
+  uint64_t LeaseExpiryTick() const { return raft_.LeaseExpiryTick(); }
   const Raft& raft() const { return raft_; }
 
  private:

@@ -565,6 +565,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Open(StorageEngine* engine, Tran
     if (!outcome.ok()) return outcome.status();
     if (*outcome == BootstrapOutcome::kBootstrapped) d->bootstrapped_.push_back(gid);
     d->groups_.emplace(gid, std::move(g));
+    d->read_leases_.emplace(gid, std::make_unique<std::atomic<int64_t>>(0));
   }
 
   // Cold start of every group (snapshots-and-cold-start.md §7) before any RawNode exists.
@@ -830,6 +831,40 @@ void Driver::ProposeCommand(GroupId gid, std::string command, int protocol, Repl
   Enqueue(Request{Request::Kind::kPropose, gid, std::move(command), std::move(w)});
 }
 
+bool Driver::LeaseReadable(GroupId gid) const {
+  auto it = read_leases_.find(gid);
+  if (it == read_leases_.end()) return false;
+  const int64_t deadline = it->second->load(std::memory_order_acquire);
+  return deadline != 0 && Clock::now().time_since_epoch().count() < deadline;
+}
+
+std::optional<std::chrono::steady_clock::time_point> LeaseReadDeadline(
+    std::chrono::steady_clock::time_point next_tick, std::chrono::steady_clock::duration interval,
+    uint64_t ticks, uint64_t expiry_tick) {
+  // The lease holds while the core's tick count is below expiry_tick. Tick number ticks + j is
+  // due at next_tick + (j - 1) intervals and is never delivered before it is due, so the lease
+  // ends no earlier than next_tick + (expiry_tick - ticks - 1) intervals. One interval less is
+  // the deadline: a margin for the reader's own clock read and the work after it.
+  if (expiry_tick <= ticks + 2) return std::nullopt;
+  return next_tick + interval * static_cast<int64_t>(expiry_tick - ticks - 2);
+}
+
+void Driver::PublishReadLeases() {
+  for (auto& [gid, g] : groups_) {
+    int64_t deadline = 0;
+    const raft::Raft& raft = g->node->raft();
+    // Every entry committed now is applied: a read sees whatever an earlier leader
+    // acknowledged, as a ReadIndex read waits for.
+    if (kv_->applied_index(gid) >= raft.log().committed()) {
+      if (std::optional<Clock::time_point> until = LeaseReadDeadline(
+              next_tick_, options_.tick_interval, raft.ticks(), raft.LeaseExpiryTick())) {
+        deadline = until->time_since_epoch().count();
+      }
+    }
+    read_leases_.at(gid)->store(deadline, std::memory_order_release);
+  }
+}
+
 void Driver::Read(GroupId gid, Callback done) {
   Enqueue(Request{Request::Kind::kRead, gid, std::string(),
                   Waiter{std::move(done), nullptr, 2, Clock::now() + options_.request_timeout}});
@@ -870,6 +905,7 @@ DriverCounters Driver::counters() const {
 void Driver::Run() {
   const auto interval = options_.tick_interval;
   Clock::time_point next_tick = Clock::now() + interval;
+  next_tick_ = next_tick;
   Clock::time_point next_sweep = Clock::now();
   Clock::time_point next_expire = Clock::now() + options_.expire_interval;
   Clock::time_point next_gc = Clock::now() + options_.gc_interval;
@@ -920,6 +956,7 @@ void Driver::Run() {
       for (auto& [gid, g] : groups_) g->node->Tick();
       next_tick += interval;
     }
+    next_tick_ = next_tick;
     // (b) peer messages, (c) client requests.
     StepInbound(inbound, unreachable);
     for (Request& r : requests) HandleRequest(r);
@@ -933,6 +970,7 @@ void Driver::Run() {
     }
     // (d)-(g), then proposals held for a new leader's first apply or the cutover barrier.
     ProcessReady();
+    PublishReadLeases();  // with this round's applies and lease acks
     ReleaseHeld();
     MaybeScheduleSnapshots(now);
     if (options_.expire_interval.count() > 0 && now >= next_expire) {
@@ -1546,6 +1584,9 @@ void Driver::FailAll(const absl::Status& status) {
 }
 
 void Driver::SendMessages(std::vector<GroupMessage> out) {
+  // Before anything leaves: a MsgTimeoutNow among these voids the sender's lease, and its
+  // target may be elected before its peers' leases would otherwise end.
+  PublishReadLeases();
   std::vector<GroupMessage> plain;
   plain.reserve(out.size());
   for (GroupMessage& gm : out) {

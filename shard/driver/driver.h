@@ -115,6 +115,14 @@ absl::Status NotLeaderError(GroupId gid, raft::NodeId leader);
 bool IsNotLeader(const absl::Status& status);
 raft::NodeId NotLeaderHint(const absl::Status& status);
 
+// The moment a read outside the driver must stop trusting a lease that the core holds while
+// its tick count (now `ticks`) is below `expiry_tick` (raft::Raft::LeaseExpiryTick), given the
+// due time of the next tick; nullopt when too little of it is left. Never later than the due
+// time of tick `expiry_tick`.
+std::optional<std::chrono::steady_clock::time_point> LeaseReadDeadline(
+    std::chrono::steady_clock::time_point next_tick, std::chrono::steady_clock::duration interval,
+    uint64_t ticks, uint64_t expiry_tick);
+
 class Driver {
  public:
   // Runs on the driver thread (or on the caller's thread for immediate refusals such as a
@@ -146,6 +154,11 @@ class Driver {
   // OK once the local state machine reflects every write acknowledged before the call
   // (lease or ReadIndex on the leader); the caller then reads through kv().
   void Read(GroupId gid, Callback done);
+  // True when a read of `gid` may run on the caller's thread now, without Read: this node
+  // holds the group's leader lease until a deadline the driver published on its monotonic
+  // clock, and had applied every committed entry when it published it (docs/raft.md,
+  // "Lease reads outside the driver"). Thread-safe, lock-free.
+  bool LeaseReadable(GroupId gid) const;
 
   absl::StatusOr<GroupStatus> Status(GroupId gid) const;
   // The group's members with suffrage, as of the last published status (no driver round trip).
@@ -261,6 +274,9 @@ class Driver {
   void CompleteReads(Group& g);
   void ExpireWaiters(Clock::time_point now);
   void PublishStatus();
+  // Publishes each group's lease deadline for LeaseReadable: before messages go out (a
+  // MsgTimeoutNow voids the lease) and after each apply round.
+  void PublishReadLeases();
   void FailAll(const absl::Status& status);
   // Cold start of one group (§7) before its RawNode exists; returns the effective applied index.
   absl::StatusOr<uint64_t> ColdStart(Group& g);
@@ -333,7 +349,11 @@ class Driver {
   bool snap_stop_ = false;
   std::thread snapshot_thread_;
 
-  mutable std::mutex status_mu_;  // guards status_
+  // Per group: the published lease deadline in steady-clock nanoseconds (0 = none). Built in
+  // Open and never changed in shape: any thread reads it.
+  std::map<GroupId, std::unique_ptr<std::atomic<int64_t>>> read_leases_;
+  std::chrono::steady_clock::time_point next_tick_;  // driver thread: the next tick's due time
+  mutable std::mutex status_mu_;                     // guards status_
   std::map<GroupId, GroupStatus> status_;
 
   std::atomic<uint64_t> log_syncs_{0};

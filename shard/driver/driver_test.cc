@@ -106,6 +106,7 @@ class Cluster {
     o.expire_interval = milliseconds(50);
     o.snapshot_count = snapshot_count;
     o.log_retain_entries = log_retain_entries;
+    o.lease_reads = lease_reads;
     return o;
   }
 
@@ -200,6 +201,7 @@ class Cluster {
   milliseconds request_timeout{5000};
   uint64_t snapshot_count = 0;  // no snapshots unless a test asks
   uint64_t log_retain_entries = 5000;
+  bool lease_reads = true;
 
  private:
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -899,6 +901,81 @@ TEST(DriverTest, ActiveExpiryRemovesExpiredRowsOnEveryReplica) {
         << i;
     EXPECT_TRUE(row_exists(i, "kept")) << "node " << i;
   }
+}
+
+TEST(DriverLeaseTest, OnlyTheLeaderReadsUnderItsLeaseAndTheLeaseEndsBeforeANewLeaderIsElected) {
+  Cluster c;
+  c.StartAll();
+  const int old_leader = c.WaitForLeader(1);
+  ASSERT_GE(old_leader, 0);
+  ASSERT_TRUE(c.Set(old_leader, 1, "k", "v").ok());
+  ASSERT_TRUE(WaitFor([&] { return c.node(old_leader).driver->LeaseReadable(1); }));
+  for (int i = 0; i < c.size(); ++i) {
+    if (i != old_leader) {
+      EXPECT_FALSE(c.node(i).driver->LeaseReadable(1)) << "follower " << i;
+    }
+  }
+  EXPECT_FALSE(c.node(old_leader).driver->LeaseReadable(99)) << "not a hosted group";
+
+  // Cut off, the old leader keeps its lease only until the others may elect someone else:
+  // never may a reader see its lease while another node already leads.
+  const uint64_t old_term = c.node(old_leader).driver->Status(1)->term;
+  c.hub.Isolate(c.node(old_leader).id);
+  int new_leader = -1;
+  bool overlap = false;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < c.size(); ++i) {
+          if (i == old_leader) continue;
+          auto st = c.node(i).driver->Status(1);
+          if (st.ok() && st->role == raft::Role::kLeader && st->term > old_term) new_leader = i;
+        }
+        if (new_leader >= 0 && c.node(old_leader).driver->LeaseReadable(1)) overlap = true;
+        return new_leader >= 0;
+      },
+      milliseconds(5000)));
+  EXPECT_FALSE(overlap) << "the old leader's lease outlived the election of node " << new_leader;
+  EXPECT_FALSE(c.node(old_leader).driver->LeaseReadable(1));
+  ASSERT_TRUE(c.Set(new_leader, 1, "k", "new").ok());
+  EXPECT_TRUE(WaitFor([&] { return c.node(new_leader).driver->LeaseReadable(1); }));
+  c.hub.HealAll();
+}
+
+TEST(DriverLeaseTest, WithoutLeaseReadsNothingIsReadableOutsideTheDriver) {
+  Cluster c;
+  c.lease_reads = false;
+  c.StartAll();
+  const int leader = c.WaitForLeader(1);
+  ASSERT_GE(leader, 0);
+  ASSERT_TRUE(c.Set(leader, 1, "k", "v").ok());
+  ASSERT_TRUE(c.Read(leader, 1).ok());  // ReadIndex still serves reads
+  EXPECT_EQ(c.Get(leader, 1, "k"), "v");
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(c.Read(leader, 1).ok());
+    EXPECT_FALSE(c.node(leader).driver->LeaseReadable(1));
+  }
+}
+
+TEST(DriverLeaseTest, TheReadDeadlineEndsATickBeforeTheLeaseTickIsDue) {
+  using std::chrono::steady_clock;
+  const steady_clock::time_point next_tick = steady_clock::time_point(milliseconds(1000));
+  const milliseconds interval(10);
+  // Ticks 6, 7 and 8 are due at 1000, 1010 and 1020 ms; the lease ends when tick 8 arrives.
+  EXPECT_EQ(LeaseReadDeadline(next_tick, interval, 5, 8), next_tick + milliseconds(10));
+  EXPECT_EQ(LeaseReadDeadline(next_tick, interval, 5, 15), next_tick + milliseconds(80));
+  // Never past the due time of the expiry tick, whatever is left.
+  for (uint64_t left = 0; left < 40; ++left) {
+    const auto deadline = LeaseReadDeadline(next_tick, interval, 100, 100 + left);
+    if (!deadline.has_value()) {
+      EXPECT_LE(left, 2u);
+      continue;
+    }
+    const steady_clock::time_point expiry_due = next_tick + interval * (left - 1);
+    EXPECT_LT(*deadline, expiry_due) << left;
+    EXPECT_GE(*deadline, next_tick) << left;
+  }
+  EXPECT_EQ(LeaseReadDeadline(next_tick, interval, 5, 0), std::nullopt);  // no lease
+  EXPECT_EQ(LeaseReadDeadline(next_tick, interval, 5, 7), std::nullopt);  // too little left
 }
 
 }  // namespace

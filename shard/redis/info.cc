@@ -221,6 +221,8 @@ void RenderStats(const InfoFigures& f, std::string* out) {
   Field(out, "pubsub_channels", s.pubsub_channels);
   Field(out, "pubsub_patterns", s.pubsub_patterns);
   Field(out, "total_error_replies", s.error_replies);
+  Field(out, "lease_read_batches", s.lease_read_batches);
+  Field(out, "read_index_batches", s.read_index_batches);
 }
 
 void RenderReplication(const InfoFigures& f, std::string* out) {

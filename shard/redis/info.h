@@ -69,6 +69,10 @@ struct ListenerStats {
   // Channels with a subscriber and distinct patterns, as the listener saw them at INFO.
   uint64_t pubsub_channels = 0;
   uint64_t pubsub_patterns = 0;
+  // Read barriers: batches of reads the lease let through on the listener, and batches sent to
+  // the driver as one ReadIndex request.
+  uint64_t lease_read_batches = 0;
+  uint64_t read_index_batches = 0;
   RateSampler ops;
   RateSampler input;
   RateSampler output;

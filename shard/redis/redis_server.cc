@@ -235,13 +235,15 @@ class RedisServer::Loop {
   void Run();
   void ShutDownLoop();
   void DrainMailbox();
-  Driver::Callback CompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
-  // A read's ReadIndex. Inside Pump the reads of one group share one driver request, sent when
-  // the outermost Pump returns (after each read's arrival, so each still sees every write
-  // acknowledged before it arrived): a pipeline of reads is one hand-off to the driver thread,
-  // not one each.
-  void Read(GroupId group, Driver::Callback done);
+  // A read's barrier: reply slot `seq` (part `part`) of `c` continues once the group's state
+  // reflects every write acknowledged before the read arrived. Inside Pump the reads of one
+  // group are batched until the outermost Pump returns. Then, while this node holds the
+  // group's lease (Driver::LeaseReadable), they run here at once. Otherwise they share one
+  // ReadIndex request, one hand-off to the driver thread for a whole pipeline.
+  void Read(GroupId group, const Client& c, uint64_t seq, size_t part = kWhole);
   void SendBatchedReads();
+  // Continues completed commands, then pumps their clients.
+  void RunCompletions(std::deque<Completion>& completions);
   Driver::ReplyCallback ReplyCompletionFor(const Client& c, uint64_t seq, size_t part = kWhole);
 
   void Pump(Client& c);
@@ -369,9 +371,12 @@ class RedisServer::Loop {
   int port_ = 0;
   ListenerStats stats_;  // INFO clients/stats counters
   common::PubSubRegistry pubsub_;
-  // Read(): reads waiting for the outermost Pump to return, by group.
+  // Read(): reads waiting for the outermost Pump to return, by group, and reads the lease let
+  // through, to continue once SendBatchedReads is done.
   int pump_depth_ = 0;
-  absl::flat_hash_map<GroupId, std::vector<Driver::Callback>> batched_reads_;
+  absl::flat_hash_map<GroupId, std::vector<Completion>> batched_reads_;
+  std::deque<Completion> lease_reads_;
+  bool running_lease_reads_ = false;
 
   std::mutex lifecycle_mu_;  // guards started_/stopped_ and thread_ start/join
   bool started_ = false;
@@ -505,6 +510,10 @@ void RedisServer::Loop::DrainMailbox() {
     ShutDownLoop();
     return;
   }
+  RunCompletions(completions);
+}
+
+void RedisServer::Loop::RunCompletions(std::deque<Completion>& completions) {
   std::set<uint64_t> touched;
   for (Completion& done : completions) {
     blocking_inflight_.erase({done.client, done.seq});
@@ -529,15 +538,6 @@ void RedisServer::Loop::DrainMailbox() {
     auto it = clients_.find(id);
     if (it != clients_.end()) Pump(*it->second);
   }
-}
-
-Driver::Callback RedisServer::Loop::CompletionFor(const Client& c, uint64_t seq, size_t part) {
-  return [mailbox = mailbox_, client = c.id, seq, part](absl::Status status) {
-    std::lock_guard<std::mutex> lock(mailbox->mu);
-    if (mailbox->closed) return;
-    mailbox->completions.push_back(Completion{client, seq, part, std::move(status), {}});
-    uv_async_send(mailbox->wake);
-  };
 }
 
 Driver::ReplyCallback RedisServer::Loop::ReplyCompletionFor(const Client& c, uint64_t seq,
@@ -633,26 +633,40 @@ void RedisServer::Loop::Pump(Client& c) {
   if (--pump_depth_ == 0) SendBatchedReads();
 }
 
-void RedisServer::Loop::Read(GroupId group, Driver::Callback done) {
-  if (pump_depth_ == 0) {
-    driver_->Read(group, std::move(done));
-    return;
-  }
-  batched_reads_[group].push_back(std::move(done));
+void RedisServer::Loop::Read(GroupId group, const Client& c, uint64_t seq, size_t part) {
+  batched_reads_[group].push_back(Completion{c.id, seq, part, absl::OkStatus(), {}});
+  if (pump_depth_ == 0) SendBatchedReads();
 }
 
 void RedisServer::Loop::SendBatchedReads() {
-  absl::flat_hash_map<GroupId, std::vector<Driver::Callback>> batches;
+  absl::flat_hash_map<GroupId, std::vector<Completion>> batches;
   batches.swap(batched_reads_);
-  for (auto& [group, callbacks] : batches) {
-    if (callbacks.size() == 1) {
-      driver_->Read(group, std::move(callbacks[0]));
+  for (auto& [group, reads] : batches) {
+    if (driver_->LeaseReadable(group)) {
+      ++stats_.lease_read_batches;
+      for (Completion& read : reads) lease_reads_.push_back(std::move(read));
       continue;
     }
-    driver_->Read(group, [callbacks = std::move(callbacks)](absl::Status status) {
-      for (const Driver::Callback& done : callbacks) done(status);
+    ++stats_.read_index_batches;
+    driver_->Read(group, [mailbox = mailbox_, reads = std::move(reads)](absl::Status status) {
+      std::lock_guard<std::mutex> lock(mailbox->mu);
+      if (mailbox->closed) return;
+      for (const Completion& read : reads) {
+        mailbox->completions.push_back(Completion{read.client, read.seq, read.part, status, {}});
+      }
+      uv_async_send(mailbox->wake);
     });
   }
+  // Continuing a read pumps its client, which may batch (and let through) more reads: the
+  // outermost call runs them all.
+  if (running_lease_reads_) return;
+  running_lease_reads_ = true;
+  while (!lease_reads_.empty()) {
+    std::deque<Completion> ready;
+    ready.swap(lease_reads_);
+    RunCompletions(ready);
+  }
+  running_lease_reads_ = false;
 }
 
 bool RedisServer::Loop::ParseInput(Client& c) {
@@ -952,7 +966,7 @@ void RedisServer::Loop::StartCommand(Client& c, Slot& slot, uint64_t seq, Reques
   } else {
     slot.argv = std::move(argv);
     ++c.inflight[slot.group].reads;
-    Read(slot.group, CompletionFor(c, seq));
+    Read(slot.group, c, seq);
   }
 }
 
@@ -1437,7 +1451,7 @@ bool RedisServer::Loop::StartParts(Client& c, Slot& slot, uint64_t seq,
                               ReplyCompletionFor(c, seq, i));
     } else {
       ++c.inflight[part.group].reads;
-      Read(part.group, CompletionFor(c, seq, i));
+      Read(part.group, c, seq, i);
     }
   }
   return true;

@@ -725,6 +725,31 @@ TEST_F(SingleNodeTest, PipelinedReadsSeeEarlierWritesAndNoLaterOnes) {
   EXPECT_EQ(raw.ReadBytes(expected.size()), expected);
 }
 
+// An integer field of INFO `section`, or -1.
+int64_t InfoField(redisContext* c, const std::string& section, const std::string& field) {
+  Reply r = Command(c, {"INFO", section});
+  if (!r || r->type != REDIS_REPLY_STRING) return -1;
+  const std::string info(r->str, r->len);
+  const size_t at = info.find("\r\n" + field + ":");
+  return at == std::string::npos ? -1 : std::atoll(info.c_str() + at + 3 + field.size());
+}
+
+TEST_F(SingleNodeTest, ReadsUnderTheLeaseRunOnTheListenerAndSeeEveryEarlierWrite) {
+  // A single voter always holds its lease: reads need no driver round trip.
+  ASSERT_EQ(Describe(Command(ctx_.get(), {"SET", "k", "v0"})), "status:OK");
+  const int64_t lease_before = InfoField(ctx_.get(), "stats", "lease_read_batches");
+  const int64_t index_before = InfoField(ctx_.get(), "stats", "read_index_batches");
+  ASSERT_GE(lease_before, 0);
+  ASSERT_GE(index_before, 0);
+  for (int i = 1; i <= 20; ++i) {
+    const std::string value = absl::StrCat("v", i);
+    ASSERT_EQ(Describe(Command(ctx_.get(), {"SET", "k", value})), "status:OK");
+    EXPECT_EQ(Describe(Command(ctx_.get(), {"GET", "k"})), "str:" + value);
+  }
+  EXPECT_GE(InfoField(ctx_.get(), "stats", "lease_read_batches"), lease_before + 20);
+  EXPECT_EQ(InfoField(ctx_.get(), "stats", "read_index_batches"), index_before);
+}
+
 TEST_F(SingleNodeTest, QuitRepliesOkThenCloses) {
   RawClient raw(port());
   raw.Send("PING\r\nQUIT\r\nPING\r\n");

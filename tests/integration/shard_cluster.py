@@ -1,9 +1,10 @@
 """A local cluster of real tessera-shard processes on loopback, for integration tests.
 
-Ports are picked free by binding port 0; data lives in a temporary directory; every wait
-polls a condition against a deadline.
+Ports are picked free below the kernel's ephemeral range (free_port); data lives in a
+temporary directory; every wait polls a condition against a deadline.
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,10 +14,34 @@ import urllib.request
 import redis
 
 
+# Ports for servers come from below the kernel's ephemeral range (32768 and up by default):
+# a port the kernel hands out as free there can be taken by any outgoing connection (a peer
+# stream, a client) before the server binds it. Each test process walks its own slice, chosen
+# by its pid, so test files running in parallel rarely meet.
+_PORT_LOW, _PORT_HIGH, _PORT_SLICES = 20000, 32000, 6
+_given_ports = set()
+_next_port = None
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    global _next_port
+    slice_size = (_PORT_HIGH - _PORT_LOW) // _PORT_SLICES
+    base = _PORT_LOW + (os.getpid() % _PORT_SLICES) * slice_size
+    if _next_port is None:
+        _next_port = base + random.randrange(slice_size)
+    for _ in range(slice_size):
+        port = _next_port
+        _next_port = base + (_next_port - base + 1) % slice_size
+        if port in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_for(predicate, timeout, what):
