@@ -1204,12 +1204,35 @@ void Gateway::Worker::Flush(Client& c) {
     c.pending.pop_front();
     if (close_after) break;
   }
+  std::vector<uv_buf_t> bufs;
   if (wr != nullptr) {
-    std::vector<uv_buf_t> bufs;
     bufs.reserve(wr->replies.size());
     for (std::string& reply : wr->replies) {
       bufs.push_back(uv_buf_init(reply.data(), static_cast<unsigned>(reply.size())));
     }
+    // Mostly the socket takes it all at once: written here, without a write request (libuv
+    // re-registers the socket with epoll after each request it completes). What is left, if
+    // anything, goes through uv_write.
+    const int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&c.handle), bufs.data(),
+                                     static_cast<unsigned>(bufs.size()));
+    if (written < 0 && written != UV_EAGAIN) {
+      CloseClient(c);
+      return;
+    }
+    if (written > 0) {
+      size_t left = static_cast<size_t>(written);
+      wr->bytes -= left;
+      size_t first = 0;
+      while (first < bufs.size() && left >= bufs[first].len) left -= bufs[first++].len;
+      bufs.erase(bufs.begin(), bufs.begin() + static_cast<ptrdiff_t>(first));
+      if (!bufs.empty()) {
+        bufs[0].base += left;
+        bufs[0].len -= left;
+      }
+    }
+    if (bufs.empty()) wr.reset();
+  }
+  if (wr != nullptr) {
     wr->req.data = wr.get();
     c.write_backlog += wr->bytes;
     ++c.outstanding;            // the write callback touches the client

@@ -1827,6 +1827,18 @@ bool RedisServer::Loop::Flush(Client& c) {
     c.input_done = true;
     c.waiting.clear();
   }
+  // Mostly the socket takes it all at once: written here, without a write request (libuv
+  // re-registers the socket with epoll after each request it completes).
+  uv_buf_t whole = uv_buf_init(out.data(), static_cast<unsigned int>(out.size()));
+  const int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&c.handle), &whole, 1);
+  if (written < 0 && written != UV_EAGAIN) {
+    CloseClient(c);
+    return true;
+  }
+  if (written > 0) {
+    if (static_cast<size_t>(written) == out.size()) return true;
+    out.erase(0, static_cast<size_t>(written));
+  }
   auto* w = new WriteRequest{uv_write_t{}, std::move(out), &c};  // freed in OnWrite
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned int>(w->data.size()));
