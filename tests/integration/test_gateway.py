@@ -75,10 +75,13 @@ def cluster(tmp_path):
 @pytest.fixture
 def gateway(cluster, tmp_path):
     g = Gateway(cluster, str(tmp_path))
-    wait_leaders(cluster, 15)
-    wait_for(lambda: g.client().set("warmup", "1"), 20, "a write through the gateway")
-    yield g
-    assert g.stop() == 0
+    try:
+        wait_leaders(cluster, 15)
+        wait_for(lambda: g.client().set("warmup", "1"), 20, "a write through the gateway")
+        yield g
+    finally:
+        code = g.stop()  # also when the setup failed: no gateway outlives its test
+    assert code == 0
 
 
 def raw(port, payload, expect_replies, timeout=10):
@@ -666,8 +669,12 @@ def test_leader_kill_is_hidden_from_clients(cluster, gateway):
 
 def test_sigterm_drains_and_exits_zero(cluster, tmp_path):
     g = Gateway(cluster, str(tmp_path))
-    wait_leaders(cluster, 15)
-    wait_for(lambda: g.client().set("d", "1"), 20, "gateway up")
+    try:
+        wait_leaders(cluster, 15)
+        wait_for(lambda: g.client().set("d", "1"), 20, "gateway up")
+    except BaseException:
+        g.stop()
+        raise
     assert g.stop() == 0
 
 
