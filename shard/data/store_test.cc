@@ -138,10 +138,9 @@ TEST_F(ReadCacheTest, ReadsThroughTheCacheSeeEveryCommittedWrite) {
   const RowCache& cache = *engine_->row_cache();
   ASSERT_TRUE(cache.enabled());
   EXPECT_EQ(Run({"SET", "k", "v1"}), data_testing::kOk);
-  EXPECT_EQ(Run({"GET", "k"}), data_testing::Bulk("v1"));
   const uint64_t hits = cache.hits();
   EXPECT_EQ(Run({"GET", "k"}), data_testing::Bulk("v1"));
-  EXPECT_EQ(cache.hits(), hits + 1);  // the second read was served by the cache
+  EXPECT_EQ(cache.hits(), hits + 1);  // the write put the row in the cache
   EXPECT_EQ(Run({"SET", "k", "v2"}), data_testing::kOk);
   EXPECT_EQ(Run({"GET", "k"}), data_testing::Bulk("v2"));
   EXPECT_EQ(Run({"APPEND", "k", "+"}), data_testing::Int(3));

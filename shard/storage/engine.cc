@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/options.h"
 #include "rocksdb/snapshot.h"
+#include "shard/encryption/value_codec.h"
 
 namespace tessera::shard {
 
@@ -85,13 +86,28 @@ absl::Status StorageEngine::Close() {
   return FromRocksStatus(first_error, "close");
 }
 
+namespace {
+
+// The row a cleartext stored value holds (shard/encryption/value_codec.h: header 0x00, then the
+// value); nullopt for an envelope, which only a read opens.
+std::optional<std::string_view> CleartextRow(std::string_view stored) {
+  if (stored.size() < encryption::kValueHeaderSize ||
+      static_cast<uint8_t>(stored[0]) != encryption::kValueStateCleartext) {
+    return std::nullopt;
+  }
+  return stored.substr(encryption::kValueHeaderSize);
+}
+
+}  // namespace
+
 absl::Status StorageEngine::Write(rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   wo.disableWAL = false;  // never: every write of every column family goes through the WAL
   const RowCache::WriteToken token = row_cache_->BeginWrite(batch, data_->GetID());
   rocksdb::Status s = db_->Write(wo, &batch);
-  row_cache_->EndWrite(token);
+  // Written through only when the write succeeded: a failed batch changed nothing.
+  row_cache_->EndWrite(token, s.ok() ? &CleartextRow : nullptr);
   if (s.ok()) return absl::OkStatus();
   if (!sync) return FromRocksStatus(s, "write");
   // The batch may or may not be durable, and RocksDB refuses further writes anyway; carrying

@@ -16,43 +16,54 @@ namespace {
 // ring pointer, roughly, plus the allocator's own.
 constexpr size_t kEntryOverhead = 64;
 
-// The data column family's keys of a batch; `all` when it cannot be told key by key (a range
-// delete, or a record this handler does not know).
+// The data column family's keys and rows of a batch; `all` when it cannot be told key by key
+// (a range delete, a merge, or a record this handler does not know).
 class KeyCollector : public rocksdb::WriteBatch::Handler {
  public:
   explicit KeyCollector(uint32_t data_cf_id) : data_cf_id_(data_cf_id) {}
 
-  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    return Add(cf, key);
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
+                        const rocksdb::Slice& value) override {
+    return Add(cf, key, std::string_view(value.data(), value.size()));
   }
-  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Add(cf, key); }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    return Add(cf, key, std::nullopt);
+  }
   rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
-    return Add(cf, key);
+    return Add(cf, key, std::nullopt);
   }
-  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    return Add(cf, key);
+  // Records whose resulting row is not in the batch: nothing is written through.
+  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return Opaque(cf);
   }
-  rocksdb::Status PutEntityCF(uint32_t cf, const rocksdb::Slice& key,
-                              const rocksdb::Slice&) override {
-    return Add(cf, key);
+  rocksdb::Status PutEntityCF(uint32_t cf, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return Opaque(cf);
   }
-  rocksdb::Status PutBlobIndexCF(uint32_t cf, const rocksdb::Slice& key,
+  rocksdb::Status PutBlobIndexCF(uint32_t cf, const rocksdb::Slice&,
                                  const rocksdb::Slice&) override {
-    return Add(cf, key);
+    return Opaque(cf);
   }
   rocksdb::Status DeleteRangeCF(uint32_t cf, const rocksdb::Slice&,
                                 const rocksdb::Slice&) override {
-    if (cf == data_cf_id_) all = true;
-    return rocksdb::Status::OK();
+    return Opaque(cf);
   }
   void LogData(const rocksdb::Slice&) override {}
 
   bool all = false;
   std::vector<std::string_view> keys;  // views into the batch
+  // Puts (stored bytes) and deletes (nullopt), in batch order.
+  std::vector<std::pair<std::string_view, std::optional<std::string_view>>> rows;
 
  private:
-  rocksdb::Status Add(uint32_t cf, const rocksdb::Slice& key) {
-    if (cf == data_cf_id_) keys.emplace_back(key.data(), key.size());
+  rocksdb::Status Add(uint32_t cf, const rocksdb::Slice& key,
+                      std::optional<std::string_view> stored) {
+    if (cf != data_cf_id_) return rocksdb::Status::OK();
+    keys.emplace_back(key.data(), key.size());
+    rows.emplace_back(std::string_view(key.data(), key.size()), stored);
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status Opaque(uint32_t cf) {
+    if (cf == data_cf_id_) all = true;
     return rocksdb::Status::OK();
   }
 
@@ -155,11 +166,15 @@ void RowCache::Fill(std::string_view key, const Ticket& ticket,
   std::lock_guard<std::mutex> lock(s.mu);
   // A write began since the ticket was taken: the row read may be older than the database.
   if (s.pending != 0 || s.epoch != ticket.epoch) return;
-  EraseLocked(s, key);  // another reader may have filled it meanwhile
-  while (!s.ring.empty() && s.bytes + charge > stripe_capacity_) EvictOneLocked(s);
+  InsertLocked(s, std::move(item));
+}
+
+void RowCache::InsertLocked(Stripe& s, ItemPtr item) {
+  EraseLocked(s, item->key());  // another reader may have filled it meanwhile
+  while (!s.ring.empty() && s.bytes + item->charge > stripe_capacity_) EvictOneLocked(s);
   item->ring_pos = static_cast<uint32_t>(s.ring.size());
   s.ring.push_back(item.get());
-  s.bytes += charge;
+  s.bytes += item->charge;
   const std::string_view view = item->key();
   s.index.emplace(view, std::move(item));
 }
@@ -169,14 +184,17 @@ RowCache::WriteToken RowCache::BeginWrite(const rocksdb::WriteBatch& batch, uint
   if (!enabled()) return token;
   KeyCollector collector(data_cf_id);
   if (!batch.Iterate(&collector).ok()) collector.all = true;
+  auto begin_stripe = [&](size_t i) {
+    Stripe& s = stripes_[i];
+    token.stripes.push_back({i, s.pending == 0, ++s.begun});
+    ++s.pending;
+  };
   if (collector.all) {
     token.stripes.reserve(kStripes);
     for (size_t i = 0; i < kStripes; ++i) {
-      Stripe& s = stripes_[i];
-      std::lock_guard<std::mutex> lock(s.mu);
-      ++s.pending;
-      ClearLocked(s);
-      token.stripes.push_back(i);
+      std::lock_guard<std::mutex> lock(stripes_[i].mu);
+      begin_stripe(i);
+      ClearLocked(stripes_[i]);
     }
     return token;
   }
@@ -190,21 +208,45 @@ RowCache::WriteToken RowCache::BeginWrite(const rocksdb::WriteBatch& batch, uint
     const size_t stripe = by_stripe[i].first;
     Stripe& s = stripes_[stripe];
     std::lock_guard<std::mutex> lock(s.mu);
-    ++s.pending;
+    begin_stripe(stripe);
     for (; i < by_stripe.size() && by_stripe[i].first == stripe; ++i) {
       EraseLocked(s, by_stripe[i].second);
     }
-    token.stripes.push_back(stripe);
   }
+  token.rows = std::move(collector.rows);
+  token.row_stripes.reserve(token.rows.size());
+  for (const auto& row : token.rows) token.row_stripes.push_back(StripeOf(row.first));
   return token;
 }
 
-void RowCache::EndWrite(const WriteToken& token) {
-  for (size_t stripe : token.stripes) {
-    Stripe& s = stripes_[stripe];
+void RowCache::EndWrite(const WriteToken& token, Decoder decode) {
+  for (const WriteToken::StripeWrite& w : token.stripes) {
+    Stripe& s = stripes_[w.stripe];
     std::lock_guard<std::mutex> lock(s.mu);
     --s.pending;
     ++s.epoch;
+    // Alone on the stripe from begin to end: this batch's rows are what RocksDB holds now.
+    if (decode == nullptr || !w.alone || s.begun != w.begun) continue;
+    for (size_t r = 0; r < token.rows.size(); ++r) {
+      if (token.row_stripes[r] != w.stripe) continue;
+      const auto& [key, stored] = token.rows[r];
+      std::optional<std::string> row;
+      if (stored.has_value()) {
+        const std::optional<std::string_view> clear = decode(*stored);
+        if (!clear.has_value()) {
+          EraseLocked(s, key);  // an earlier put of the batch may have been cached
+          continue;
+        }
+        row.emplace(*clear);
+      }
+      const size_t charge = key.size() + (row.has_value() ? row->size() : 0) + kEntryOverhead;
+      if (charge > stripe_capacity_ || key.size() > UINT32_MAX ||
+          (row.has_value() && row->size() > UINT32_MAX)) {
+        EraseLocked(s, key);
+        continue;
+      }
+      InsertLocked(s, NewItem(key, row, charge));
+    }
   }
 }
 

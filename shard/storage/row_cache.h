@@ -14,6 +14,11 @@
 //   - EndWrite advances the stripes' epochs, so a fill whose RocksDB read began before the write
 //     (it may hold the old value) is refused.
 // A reader takes a Ticket before its RocksDB read and hands it to Fill.
+//
+// EndWrite also writes through: on a stripe no other write touched between this write's
+// BeginWrite and EndWrite, the batch's last put of each key (as `decode` turns the stored bytes
+// into the row) or its delete (a known-absent row) is what RocksDB now holds, and is cached, so
+// a read right after a write hits.
 #pragma once
 
 #include <atomic>
@@ -33,7 +38,7 @@ namespace tessera::shard {
 
 class RowCache {
  public:
-  // capacity_bytes 0 = disabled: Lookup always misses and Fill keeps nothing.
+  // capacity_bytes 0 = disabled: Lookup always misses and nothing is kept.
   explicit RowCache(size_t capacity_bytes);
   RowCache(const RowCache&) = delete;
   RowCache& operator=(const RowCache&) = delete;
@@ -55,10 +60,23 @@ class RowCache {
   // keys are cached; entries of other column families are ignored. The returned token goes to
   // EndWrite, also when the write failed.
   struct WriteToken {
-    std::vector<size_t> stripes;  // pending stripes, each once
+    struct StripeWrite {
+      size_t stripe = 0;
+      bool alone = false;  // no write was pending on the stripe when this one began
+      uint64_t begun = 0;  // the stripe's write count once this one began
+    };
+    std::vector<StripeWrite> stripes;  // pending stripes, each once
+    // The batch's rows of the cached family in batch order, viewing the batch's bytes (which
+    // must outlive EndWrite): a put's stored bytes, or nullopt for a delete. Empty after a
+    // range delete or a record that cannot be told key by key.
+    std::vector<std::pair<std::string_view, std::optional<std::string_view>>> rows;
+    std::vector<size_t> row_stripes;  // the stripe of each row
   };
   WriteToken BeginWrite(const rocksdb::WriteBatch& batch, uint32_t data_cf_id);
-  void EndWrite(const WriteToken& token);
+  // The cleartext row of a put's stored bytes, or nullopt when it cannot be had cheaply (the
+  // row is then only dropped, and the next read fills it).
+  using Decoder = std::optional<std::string_view> (*)(std::string_view stored);
+  void EndWrite(const WriteToken& token, Decoder decode = nullptr);
 
   // Drops every entry (a new storage cipher).
   void Clear();
@@ -97,6 +115,7 @@ class RowCache {
     std::mutex mu;
     uint32_t pending = 0;  // writes between BeginWrite and EndWrite
     uint64_t epoch = 0;    // EndWrites so far
+    uint64_t begun = 0;    // BeginWrites so far
     size_t bytes = 0;
     absl::flat_hash_map<std::string_view, ItemPtr> index;  // keys view into their items
     std::vector<Item*> ring;
@@ -107,6 +126,8 @@ class RowCache {
   size_t StripeOf(std::string_view key) const;
   static void EraseLocked(Stripe& s, std::string_view key);
   static void EvictOneLocked(Stripe& s);
+  // Inserts (or replaces) `key` in a locked stripe, evicting to stay within the capacity.
+  void InsertLocked(Stripe& s, ItemPtr item);
   static void ClearLocked(Stripe& s);
 
   const size_t capacity_;

@@ -145,6 +145,56 @@ TEST(RowCacheTest, StaysWithinItsCapacityAndKeepsRecentlyHitRows) {
   Miss(cache, "huge");
 }
 
+// The stored form shard/encryption/value_codec.h gives a cleartext row: header 0x00, value.
+std::optional<std::string_view> Cleartext(std::string_view stored) {
+  if (stored.empty() || stored[0] != '\0') return std::nullopt;
+  return stored.substr(1);
+}
+
+TEST(RowCacheTest, AWriteAloneOnItsStripesWritesItsRowsThrough) {
+  RowCache cache(1 << 20);
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(&data_family, "k", std::string("\0v1", 3)).ok());
+  ASSERT_TRUE(batch.Put(&data_family, "k", std::string("\0v2", 3)).ok());  // the last one wins
+  ASSERT_TRUE(batch.Delete(&data_family, "gone").ok());
+  ASSERT_TRUE(batch
+                  .Put(&data_family, "sealed",
+                       "\x02"
+                       "envelope")
+                  .ok());  // not cleartext
+  ASSERT_TRUE(batch.Put(&other_family, "other", std::string("\0x", 2)).ok());
+  cache.EndWrite(cache.BeginWrite(batch, kDataCf), &Cleartext);
+  EXPECT_EQ(Hit(cache, "k"), std::optional<std::string>("v2"));
+  EXPECT_EQ(Hit(cache, "gone"), std::nullopt);  // known absent
+  Miss(cache, "sealed");                        // left for a read to open
+  Miss(cache, "other");
+  // Without a decoder (a failed write) nothing is written through.
+  rocksdb::WriteBatch failed;
+  ASSERT_TRUE(failed.Put(&data_family, "k", std::string("\0v3", 3)).ok());
+  cache.EndWrite(cache.BeginWrite(failed, kDataCf), nullptr);
+  Miss(cache, "k");
+}
+
+TEST(RowCacheTest, OverlappingWritesOnAStripeDoNotWriteThrough) {
+  // Two writers of one key: RocksDB may have applied them in either order, so neither one's
+  // row may be cached when the other was in flight.
+  RowCache cache(1 << 20);
+  rocksdb::WriteBatch a;
+  ASSERT_TRUE(a.Put(&data_family, "k", std::string("\0a", 2)).ok());
+  rocksdb::WriteBatch b;
+  ASSERT_TRUE(b.Put(&data_family, "k", std::string("\0b", 2)).ok());
+  const RowCache::WriteToken ta = cache.BeginWrite(a, kDataCf);
+  const RowCache::WriteToken tb = cache.BeginWrite(b, kDataCf);
+  cache.EndWrite(ta, &Cleartext);
+  Miss(cache, "k");
+  cache.EndWrite(tb, &Cleartext);
+  Miss(cache, "k");
+  // Begun and ended before the other began: written through again.
+  const RowCache::WriteToken tc = cache.BeginWrite(a, kDataCf);
+  cache.EndWrite(tc, &Cleartext);
+  EXPECT_EQ(Hit(cache, "k"), std::optional<std::string>("a"));
+}
+
 TEST(RowCacheTest, ADisabledCacheNeverHits) {
   RowCache cache(0);
   EXPECT_FALSE(cache.enabled());
